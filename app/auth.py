@@ -1,0 +1,63 @@
+"""API keys: generated secrets stored as SHA-256 hashes, resolved to a principal."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from app.errors import Forbidden, Unauthenticated
+from app.kinds import Role
+from app.models import ApiKey
+
+KEY_PREFIX = "tly_"
+MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the operator, or a key of one workspace with a role."""
+
+    workspace_id: uuid.UUID | None = None
+    role: Role | None = None
+    key_id: uuid.UUID | None = None
+    operator: bool = False
+
+    def require_workspace(self) -> uuid.UUID:
+        if self.workspace_id is None:
+            raise Forbidden("the operator key belongs to no workspace; use a workspace API key")
+        return self.workspace_id
+
+    def require_admin(self) -> uuid.UUID:
+        workspace_id = self.require_workspace()
+        if self.role is not Role.ADMIN:
+            raise Forbidden("this operation needs an ADMIN key; this key is a MEMBER key")
+        return workspace_id
+
+    def require_operator(self) -> None:
+        if not self.operator:
+            raise Forbidden("this operation needs the operator key")
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256 random bits, so a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def authenticate(token: str | None, operator_key: str | None) -> Principal:
+    if not token:
+        raise Unauthenticated("missing API key: send Authorization: Bearer <api key>")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("malformed API key")
+    if operator_key and hmac.compare_digest(token.encode(), operator_key.encode()):
+        return Principal(operator=True)
+    key = await ApiKey.get_or_none(key_hash=hash_secret(token), revoked_at=None)
+    if key is None:
+        raise Unauthenticated("unknown or revoked API key")
+    return Principal(workspace_id=key.workspace_id, role=Role(key.role), key_id=key.id)  # type: ignore[attr-defined]

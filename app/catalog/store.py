@@ -1,0 +1,151 @@
+"""The catalog in the database: seeded from the data file, read as `app.catalog` values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
+from app.db import connection, fetch
+from app.kinds import BillingInterval, UsageKind
+from app.models import AiModel, BillingSetting, Plan, PlanTier, Price
+from app.units import credits_to_units, units_to_credits
+
+
+async def seed_catalog(catalog: Catalog) -> None:
+    """Insert the rows the database lacks; never overwrite what an operator changed.
+
+    ON CONFLICT DO NOTHING keeps several processes starting at once from colliding.
+    """
+    conn = connection()
+    for plan in catalog.plans:
+        await fetch(
+            conn,
+            "INSERT INTO plan (code, name, rank, intervals, monthly_actions, base_fee_cents,"
+            " bill_credits, features) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (code) DO NOTHING",
+            plan.code,
+            plan.name,
+            plan.rank,
+            ",".join(i.value for i in plan.intervals),
+            plan.monthly_actions,
+            plan.base_fee_cents,
+            plan.bill_credits,
+            ",".join(plan.features),
+        )
+        for tier in plan.credit_tiers:
+            await fetch(
+                conn,
+                "INSERT INTO plan_tier (plan_id, monthly_credits) VALUES ($1, $2)"
+                " ON CONFLICT (plan_id, monthly_credits) DO NOTHING",
+                plan.code,
+                tier,
+            )
+    for price in catalog.prices:
+        await fetch(
+            conn,
+            "INSERT INTO price (provider, data_type, kind, credits_units) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (provider, data_type) DO NOTHING",
+            price.provider,
+            price.data_type,
+            price.kind.value,
+            price.credits_units,
+        )
+    for model in catalog.ai_models:
+        await fetch(
+            conn,
+            "INSERT INTO ai_model (code, input_units_per_1k, output_units_per_1k)"
+            " VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING",
+            model.code,
+            model.input_units_per_1k,
+            model.output_units_per_1k,
+        )
+    for key, value in _billing_rows(catalog.billing).items():
+        await fetch(
+            conn,
+            "INSERT INTO billing_setting (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            key,
+            value,
+        )
+
+
+def _billing_rows(billing: BillingSpec) -> dict[str, str]:
+    return {
+        "credit_price_usd": str(billing.credit_price_usd),
+        "top_up_premium": str(billing.top_up_premium),
+        "trial_plan": billing.trial_plan,
+        "trial_days": str(billing.trial_days),
+        "trial_credits": str(units_to_credits(billing.trial_credits_units)),
+        "free_plan": billing.free_plan,
+    }
+
+
+async def billing_spec() -> BillingSpec:
+    rows = {r.key: r.value for r in await BillingSetting.all()}
+    default = BillingSpec()
+    return BillingSpec(
+        credit_price_usd=Decimal(rows.get("credit_price_usd", default.credit_price_usd)),
+        top_up_premium=Decimal(rows.get("top_up_premium", default.top_up_premium)),
+        trial_plan=rows.get("trial_plan", default.trial_plan),
+        trial_days=int(rows.get("trial_days", default.trial_days)),
+        trial_credits_units=credits_to_units(rows.get("trial_credits", "1000")),
+        free_plan=rows.get("free_plan", default.free_plan),
+    )
+
+
+def _plan_spec(plan: Plan, tiers: list[int]) -> PlanSpec:
+    return PlanSpec(
+        code=plan.code,
+        name=plan.name,
+        rank=plan.rank,
+        intervals=tuple(BillingInterval(i) for i in plan.intervals.split(",") if i),
+        monthly_actions=plan.monthly_actions,
+        credit_tiers=tuple(sorted(tiers)),
+        base_fee_cents=plan.base_fee_cents,
+        bill_credits=plan.bill_credits,
+        features=tuple(f for f in plan.features.split(",") if f),
+    )
+
+
+async def list_plans() -> list[PlanSpec]:
+    tiers: dict[str, list[int]] = {}
+    for tier in await PlanTier.all():
+        tiers.setdefault(tier.plan_id, []).append(tier.monthly_credits)  # type: ignore[attr-defined]
+    plans = await Plan.all().order_by("rank", "code")
+    return [_plan_spec(p, tiers.get(p.code, [])) for p in plans]
+
+
+async def get_plan(code: str) -> PlanSpec | None:
+    plan = await Plan.get_or_none(code=code)
+    if plan is None:
+        return None
+    tiers = await PlanTier.filter(plan_id=code).values_list("monthly_credits", flat=True)
+    return _plan_spec(plan, list(tiers))  # type: ignore[arg-type]
+
+
+def _price_spec(row: Price) -> PriceSpec:
+    return PriceSpec(row.provider, row.data_type, UsageKind(row.kind), row.credits_units)
+
+
+async def list_prices() -> list[PriceSpec]:
+    return [_price_spec(p) for p in await Price.all().order_by("provider", "data_type")]
+
+
+async def get_price(provider: str, data_type: str) -> PriceSpec | None:
+    row = await Price.get_or_none(provider=provider, data_type=data_type)
+    return _price_spec(row) if row else None
+
+
+async def provider_known(provider: str) -> bool:
+    return await Price.filter(provider=provider).exists()
+
+
+async def list_ai_models() -> list[AiModelSpec]:
+    return [
+        AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k)
+        for m in await AiModel.all().order_by("code")
+    ]
+
+
+async def get_ai_model(code: str) -> AiModelSpec | None:
+    m = await AiModel.get_or_none(code=code)
+    return AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k) if m else None

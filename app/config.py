@@ -1,0 +1,47 @@
+"""Settings from the environment (API.md "Command line")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite://tally.sqlite3"
+OPERATOR_KEY_FILE = ".tally-operator-key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    operator_key: str | None = None
+    scheduler: bool = True
+    catalog_path: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            operator_key=os.environ.get("TALLY_OPERATOR_KEY") or None,
+            scheduler=os.environ.get("TALLY_SCHEDULER", "on").lower() not in {"off", "0", "false"},
+            catalog_path=os.environ.get("TALLY_CATALOG") or None,
+        )
+
+
+def ensure_operator_key(settings: Settings, directory: Path | None = None) -> tuple[Settings, Path | None]:
+    """Without TALLY_OPERATOR_KEY, use (or create) a key in a private file beside the database.
+
+    A fresh `tally serve` must be usable at once; a generated key kept in a 0600 file is safer
+    than a well-known default. Returns the settings and the file used, if any.
+    """
+    if settings.operator_key:
+        return settings, None
+    path = (directory or Path.cwd()) / OPERATOR_KEY_FILE
+    if path.exists():
+        key = path.read_text("utf-8").strip()
+    else:
+        key = "tly_op_" + secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+    return Settings(**{**settings.__dict__, "operator_key": key}), path

@@ -1,0 +1,116 @@
+"""Opening the database: migrations on start, the ORM, and raw SQL for the hot path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.migrations.api import migrate
+
+APP_LABEL = "tally"
+MIGRATION_LOCK_ID = 7_220_001  # pg_advisory_lock key: one migrator at a time
+_PG_DEFAULTS = {"minsize": "1", "maxsize": "20"}
+_SQLITE_DEFAULTS = {"busy_timeout": "30000"}
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+def _with_defaults(url: str) -> str:
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query))
+    for key, value in (_PG_DEFAULTS if is_postgres(url) else _SQLITE_DEFAULTS).items():
+        params.setdefault(key, value)
+    scheme = "postgres" if is_postgres(url) else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(params), parts.fragment))
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _with_defaults(url)},
+        "apps": {
+            APP_LABEL: {
+                "models": ["app.models"],
+                "default_connection": "default",
+                "migrations": "app.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parts = urlsplit(url)
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit(("postgresql", parts.netloc, path, "", ""))
+
+
+async def create_postgres_database(url: str) -> None:
+    """Create the database named in `url` when it does not exist yet."""
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def migrate_database(url: str) -> None:
+    """Apply pending migrations; on PostgreSQL one process at a time (advisory lock)."""
+    config = tortoise_config(url)
+    if not is_postgres(url):
+        await migrate(config=config)
+        await Tortoise.close_connections()
+        return
+    await create_postgres_database(url)
+    lock = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        await migrate(config=config)
+        await Tortoise.close_connections()
+    finally:
+        await lock.close()  # closing the session releases the advisory lock
+
+
+async def open_database(url: str) -> None:
+    """Migrate, then initialise the ORM for every task of this process."""
+    await migrate_database(url)
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+def connection() -> BaseDBAsyncClient:
+    return connections.get("default")
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _dialect_sql(conn: BaseDBAsyncClient, query: str) -> str:
+    """Queries are written with PostgreSQL's $n; SQLite takes the same as ?n."""
+    if conn.capabilities.dialect == "sqlite":
+        return _PLACEHOLDER.sub(r"?\1", query)
+    return query
+
+
+async def fetch(conn: BaseDBAsyncClient, query: str, *args: Any) -> Sequence[dict[str, Any]]:
+    # execute_query_dict, not execute_query: tortoise's asyncpg client drops the RETURNING
+    # rows of any statement that starts with UPDATE, INSERT or DELETE.
+    return await conn.execute_query_dict(_dialect_sql(conn, query), list(args))
+
+
+async def fetch_one(conn: BaseDBAsyncClient, query: str, *args: Any) -> dict[str, Any] | None:
+    rows = await fetch(conn, query, *args)
+    return rows[0] if rows else None

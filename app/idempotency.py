@@ -1,0 +1,97 @@
+"""Idempotent requests (R13): a client key claimed in the same transaction as the effect.
+
+The claim is the first write of the transaction, so a concurrent retry of the same key waits on
+the unique index until the first finishes: if that one committed, the retry replays its result;
+if it was refused (rolled back, leaving no trace), the retry proceeds on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.errors import ErrorCode, Refused
+from app.models import IdempotencyRecord
+
+T = TypeVar("T")
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def request_hash(operation: str, request: Any) -> str:
+    """A fingerprint of what was asked, so a reused key with another request is caught."""
+    body = asdict(request) if is_dataclass(request) else dict(request)
+    body.pop("idempotency_key", None)
+    text = json.dumps({"operation": operation, "request": body}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def _claim(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    result_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    try:
+        await IdempotencyRecord.create(
+            using_db=conn,
+            workspace_id=workspace_id,
+            key=key,
+            operation=operation,
+            request_hash=fingerprint,
+            result_id=str(result_id),
+            created_at=now,
+        )
+    except IntegrityError:
+        raise _KeyTaken from None
+
+
+async def _first_result_id(
+    workspace_id: uuid.UUID, key: str, operation: str, fingerprint: str
+) -> str:
+    record = await IdempotencyRecord.get(workspace_id=workspace_id, key=key)
+    if record.operation != operation or record.request_hash != fingerprint:
+        raise Refused(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            f"idempotency key {key!r} was already used for a different request",
+        )
+    return record.result_id
+
+
+async def run_once(
+    *,
+    workspace_id: uuid.UUID,
+    key: str,
+    operation: str,
+    request: Any,
+    now: datetime,
+    effect: Callable[[BaseDBAsyncClient, uuid.UUID], Awaitable[T]],
+    replay: Callable[[str], Awaitable[T]],
+) -> T:
+    """Run `effect` in one transaction under the client's key, or replay the first result.
+
+    `effect` gets the transaction and the id its result must have (recorded with the key).
+    """
+    fingerprint = request_hash(operation, request)
+    result_id = uuid.uuid4()
+    try:
+        async with in_transaction() as conn:
+            await _claim(conn, workspace_id, key, operation, fingerprint, result_id, now)
+            return await effect(conn, result_id)
+    except _KeyTaken:
+        pass
+    return await replay(await _first_result_id(workspace_id, key, operation, fingerprint))

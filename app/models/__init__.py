@@ -1,0 +1,20 @@
+"""Database tables. Amounts are integers of minor units (R1); see app.units."""
+
+from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
+from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund
+from app.models.workspace import ApiKey, Workbook, Workspace
+
+__all__ = [
+    "AiModel",
+    "ApiKey",
+    "BillingSetting",
+    "Charge",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Plan",
+    "PlanTier",
+    "Price",
+    "Refund",
+    "Workbook",
+    "Workspace",
+]

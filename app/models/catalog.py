@@ -1,0 +1,57 @@
+"""The plan and price catalogs, seeded from a data file and editable by the operator (R4)."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Plan(Model):
+    code = fields.CharField(max_length=32, primary_key=True)
+    name = fields.CharField(max_length=100)
+    rank = fields.IntField()
+    intervals = fields.CharField(max_length=64)  # "MONTHLY,ANNUAL"
+    monthly_actions = fields.IntField()
+    base_fee_cents = fields.BigIntField()
+    bill_credits = fields.BooleanField(default=True)
+    features = fields.CharField(max_length=255, default="")  # comma separated
+
+    class Meta:
+        table = "plan"
+
+
+class PlanTier(Model):
+    id = fields.IntField(primary_key=True)
+    plan = fields.ForeignKeyField("tally.Plan", related_name="tiers", on_delete=fields.RESTRICT)
+    monthly_credits = fields.IntField()
+
+    class Meta:
+        table = "plan_tier"
+        unique_together = (("plan", "monthly_credits"),)
+
+
+class Price(Model):
+    id = fields.IntField(primary_key=True)
+    provider = fields.CharField(max_length=64)
+    data_type = fields.CharField(max_length=64)
+    kind = fields.CharField(max_length=32)
+    credits_units = fields.BigIntField()
+
+    class Meta:
+        table = "price"
+        unique_together = (("provider", "data_type"),)
+
+
+class AiModel(Model):
+    code = fields.CharField(max_length=64, primary_key=True)
+    input_units_per_1k = fields.BigIntField()
+    output_units_per_1k = fields.BigIntField()
+
+    class Meta:
+        table = "ai_model"
+
+
+class BillingSetting(Model):
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.CharField(max_length=255)
+
+    class Meta:
+        table = "billing_setting"

@@ -1,0 +1,94 @@
+"""Charges, refunds, the append-only ledger and idempotency records (R13, R22, R24)."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Charge(Model):
+    """One recorded usage report: what it cost on both meters, and what was refunded."""
+
+    id = fields.UUIDField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="charges", on_delete=fields.RESTRICT
+    )
+    workbook = fields.ForeignKeyField(
+        "tally.Workbook", related_name="charges", on_delete=fields.RESTRICT
+    )
+    table_id = fields.CharField(max_length=200, null=True)
+    kind = fields.CharField(max_length=32)
+    provider = fields.CharField(max_length=64, null=True)
+    data_type = fields.CharField(max_length=64, null=True)
+    model = fields.CharField(max_length=64, null=True)
+    input_tokens = fields.BigIntField(default=0)
+    output_tokens = fields.BigIntField(default=0)
+    own_api_key = fields.BooleanField(default=False)
+    results = fields.IntField()
+    actions = fields.IntField()
+    credits = fields.BigIntField()
+    refunded_results = fields.IntField(default=0)
+    refunded_credits = fields.BigIntField(default=0)
+    spend_epoch = fields.IntField(null=True)  # the workbook limit epoch it counted in, if any
+    idempotency_key = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "charge"
+        indexes = (("workspace_id", "created_at"), ("workbook_id", "table_id"))
+
+
+class Refund(Model):
+    id = fields.UUIDField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="refunds", on_delete=fields.RESTRICT
+    )
+    charge = fields.ForeignKeyField("tally.Charge", related_name="refunds", on_delete=fields.RESTRICT)
+    results = fields.IntField()
+    credits = fields.BigIntField()
+    reason = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "refund"
+
+
+class LedgerEntry(Model):
+    """An append-only change to one meter, with the balance after it (R24).
+
+    For DATA_CREDITS the balance is the workspace credit balance in units, for ACTIONS it is
+    the Actions remaining in the current month.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="ledger", on_delete=fields.RESTRICT
+    )
+    entry_type = fields.CharField(max_length=32)
+    meter = fields.CharField(max_length=16)
+    amount = fields.BigIntField()
+    balance_after = fields.BigIntField()
+    workbook_id = fields.UUIDField(null=True)
+    charge_id = fields.UUIDField(null=True)
+    refund_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ledger_entry"
+        indexes = (("workspace_id", "id"), ("workspace_id", "workbook_id", "id"))
+
+
+class IdempotencyRecord(Model):
+    """Claims a client key for one request, in the same transaction as its effect."""
+
+    id = fields.BigIntField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="idempotency_records", on_delete=fields.RESTRICT
+    )
+    key = fields.CharField(max_length=255)
+    operation = fields.CharField(max_length=32)
+    request_hash = fields.CharField(max_length=64)
+    result_id = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "idempotency_record"
+        unique_together = (("workspace", "key"),)

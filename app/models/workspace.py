@@ -1,0 +1,57 @@
+"""Workspaces with their two meters, their API keys and their workbooks."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Workspace(Model):
+    id = fields.UUIDField(primary_key=True)
+    name = fields.CharField(max_length=200)
+    plan_code = fields.CharField(max_length=32)
+    credit_tier = fields.IntField(null=True)  # whole credits a month; None during a trial
+    billing_interval = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16)
+    anchor_at = fields.DatetimeField()  # R14: the original subscription timestamp
+    period_start = fields.DatetimeField()
+    period_end = fields.DatetimeField()
+    actions_period_end = fields.DatetimeField()  # Actions renew monthly on every plan (R15)
+    trial_ends_at = fields.DatetimeField(null=True)
+    actions_capacity = fields.IntField()
+    actions_used = fields.IntField(default=0)
+    credit_balance = fields.BigIntField()
+    monthly_credits = fields.BigIntField()  # this cycle's grant per month, in units
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "workspace"
+
+
+class ApiKey(Model):
+    id = fields.UUIDField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="api_keys", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+    role = fields.CharField(max_length=16)
+    key_hash = fields.CharField(max_length=64, unique=True)  # sha256 of the secret
+    prefix = fields.CharField(max_length=16)  # shown to tell keys apart
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"
+
+
+class Workbook(Model):
+    id = fields.UUIDField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="workbooks", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=200)
+    spend_limit = fields.BigIntField(null=True)  # R11, units; None = no limit
+    spent = fields.BigIntField(default=0)  # units counted since the limit was set
+    spend_epoch = fields.IntField(default=0)  # bumped each time a limit is set anew
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "workbook"

@@ -1,0 +1,1 @@
+"""The service layer: each function is one database transaction over the rules of `app`."""

@@ -1,0 +1,152 @@
+"""Creating workspaces with their first cycle, and managing their API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from app import validation
+from app.auth import hash_secret, new_secret
+from app.catalog.store import billing_spec, get_plan
+from app.cycles import add_months
+from app.errors import InvalidInput, NotFound
+from app.kinds import BillingInterval, EntryType, Meter, Role, WorkspaceStatus
+from app.ledger import Posting, post
+from app.models import ApiKey, Workspace
+from app.plans import Terms, resolve_terms, trial_terms
+
+
+@dataclass(frozen=True)
+class NewWorkspace:
+    name: str
+    plan: str
+    credit_tier: int | None = None
+    billing_interval: BillingInterval | None = None
+    trial: bool = False
+
+
+@dataclass(frozen=True)
+class Cycle:
+    terms: Terms
+    status: WorkspaceStatus
+    period_end: datetime
+    actions_period_end: datetime
+    trial_ends_at: datetime | None
+
+
+async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
+    plan = await get_plan(request.plan)
+    if plan is None:
+        raise InvalidInput(f"unknown plan {request.plan!r}")
+    if not request.trial:
+        terms = resolve_terms(plan, request.credit_tier, request.billing_interval)
+        annual = terms.interval is BillingInterval.ANNUAL
+        period_end = add_months(now, 12 if annual else 1)
+        return Cycle(terms, WorkspaceStatus.ACTIVE, period_end, add_months(now, 1), None)
+    billing = await billing_spec()
+    if plan.code == billing.free_plan:
+        raise InvalidInput(f"a trial is of a paid plan's features, such as {billing.trial_plan!r}")
+    if request.credit_tier is not None or request.billing_interval is not None:
+        raise InvalidInput(
+            "a trial has no credit tier or billing interval; choose the paid plan during the trial"
+        )
+    ends = now + timedelta(days=billing.trial_days)
+    terms = trial_terms(plan, billing.trial_credits_units)
+    return Cycle(terms, WorkspaceStatus.TRIALING, ends, ends, ends)
+
+
+async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Workspace, str]:
+    """A workspace anchored at `now` with its first cycle's grants, and an admin key (R14, R31)."""
+    name = validation.name(request.name)
+    cycle = await _first_cycle(request, now)
+    terms = cycle.terms
+    secret = new_secret()
+    async with in_transaction() as conn:
+        workspace = await Workspace.create(
+            using_db=conn,
+            id=uuid.uuid4(),
+            name=name,
+            plan_code=terms.plan_code,
+            credit_tier=terms.credit_tier,
+            billing_interval=terms.interval.value,
+            status=cycle.status.value,
+            anchor_at=now,
+            period_start=now,
+            period_end=cycle.period_end,
+            actions_period_end=cycle.actions_period_end,
+            trial_ends_at=cycle.trial_ends_at,
+            actions_capacity=terms.monthly_actions,
+            actions_used=0,
+            credit_balance=terms.cycle_grant_units,
+            monthly_credits=terms.monthly_credits_units,
+            created_at=now,
+        )
+        await _insert_key(conn, workspace.id, "Admin key", Role.ADMIN, secret, now)
+        grants = [
+            Posting(Meter.ACTIONS, terms.monthly_actions, terms.monthly_actions),
+            Posting(Meter.DATA_CREDITS, terms.cycle_grant_units, terms.cycle_grant_units),
+        ]
+        await post(conn, workspace.id, EntryType.GRANT, grants, now)
+    return workspace, secret
+
+
+async def _insert_key(
+    conn, workspace_id: uuid.UUID, name: str, role: Role, secret: str, now: datetime
+) -> ApiKey:
+    return await ApiKey.create(
+        using_db=conn,
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        name=name,
+        role=role.value,
+        key_hash=hash_secret(secret),
+        prefix=secret[:12],
+        created_at=now,
+    )
+
+
+async def create_api_key(
+    workspace_id: uuid.UUID, name: str, role: Role, now: datetime
+) -> tuple[ApiKey, str]:
+    """A new key; its secret is returned once and only its hash is stored."""
+    secret = new_secret()
+    async with in_transaction() as conn:
+        key = await _insert_key(conn, workspace_id, validation.name(name), role, secret, now)
+    return key, secret
+
+
+async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) -> ApiKey:
+    """Revoke a key (idempotent). The last admin key cannot go, or nobody could manage the
+    workspace again."""
+    kid = validation.object_id(key_id, "API key")
+    async with in_transaction() as conn:
+        # The workspace row serializes concurrent revocations of its keys.
+        await Workspace.filter(id=workspace_id).using_db(conn).select_for_update().first()
+        key = await ApiKey.filter(id=kid, workspace_id=workspace_id).using_db(conn).first()
+        if key is None:
+            raise NotFound(f"API key {key_id} not found")
+        if key.revoked_at is not None:
+            return key
+        if key.role == Role.ADMIN.value:
+            admins = await ApiKey.filter(
+                workspace_id=workspace_id, role=Role.ADMIN.value, revoked_at=None
+            ).using_db(conn).count()
+            if admins <= 1:
+                raise InvalidInput("this is the workspace's last admin key; create another first")
+        key.revoked_at = now
+        await key.save(using_db=conn, update_fields=["revoked_at"])
+    return key
+
+
+async def get_workspace(workspace_id: uuid.UUID) -> Workspace:
+    workspace = await Workspace.get_or_none(id=workspace_id)
+    if workspace is None:
+        raise NotFound("workspace not found")
+    return workspace
+
+
+async def list_api_keys(workspace_id: uuid.UUID) -> list[ApiKey]:
+    return list(await ApiKey.filter(workspace_id=workspace_id).order_by("created_at"))

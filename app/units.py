@@ -1,0 +1,64 @@
+"""Amounts as integer minor units (R1).
+
+Data Credits are stored in ten-thousandths of a credit, money in cents. Decimals appear only at
+the edges (API input and output); a float never touches an amount.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
+CREDIT_SCALE = 10_000  # minor units per Data Credit
+CENT_SCALE = 100  # cents per USD
+
+_AMOUNT = re.compile(r"^(?P<int>\d{1,15})(?:\.(?P<frac>\d{1,20}))?$")
+
+
+def credits_to_units(value: Decimal | int | str) -> int:
+    """Exact conversion; raises ValueError when the value has more than 4 decimal places."""
+    d = Decimal(value)
+    units = d * CREDIT_SCALE
+    if units != units.to_integral_value():
+        raise ValueError(f"{value} has more than 4 decimal places")
+    return int(units)
+
+
+def units_to_credits(units: int) -> Decimal:
+    return _plain(Decimal(units).scaleb(-4))
+
+
+def cents_to_usd(cents: int) -> Decimal:
+    return _plain(Decimal(cents).scaleb(-2)).quantize(Decimal("0.01"))
+
+
+def usd_to_cents(usd: Decimal) -> int:
+    """Money rounds half-up to the cent (R32)."""
+    return int((usd * CENT_SCALE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def parse_credit_amount(text: str) -> int:
+    """Parse a non-negative credit amount written as a decimal string into units.
+
+    Raises ValueError with a message a client can act on.
+    """
+    match = _AMOUNT.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a non-negative decimal amount such as \"12.5\"")
+    frac = (match["frac"] or "").rstrip("0")
+    if len(frac) > 4:
+        raise ValueError(f"{text} has more than 4 decimal places (the unit is 0.0001 credit)")
+    return credits_to_units(Decimal(text.strip()))
+
+
+def _plain(d: Decimal) -> Decimal:
+    """Drop trailing zeros without switching to exponent notation (100, not 1E+2)."""
+    normalized = d.normalize()
+    sign, digits, exponent = normalized.as_tuple()
+    if isinstance(exponent, int) and exponent > 0:
+        return normalized.quantize(Decimal(1))
+    return normalized
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)

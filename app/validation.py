@@ -1,0 +1,71 @@
+"""Checks on client input that raise `InvalidInput` with a message saying what is wrong."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from app.errors import InvalidInput, NotFound
+from app.units import credits_to_units
+
+MAX_IDEMPOTENCY_KEY = 255  # R13
+MAX_NAME = 200
+MAX_TABLE_ID = 200
+MAX_REASON = 500
+MAX_RESULTS = 1_000_000  # per usage report
+MAX_TOKENS = 100_000_000
+
+
+def idempotency_key(key: str) -> str:
+    if not key:
+        raise InvalidInput("idempotencyKey must not be empty")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"idempotencyKey is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY} are allowed"
+        )
+    return key
+
+
+def name(value: str, field: str = "name") -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(stripped) > MAX_NAME:
+        raise InvalidInput(f"{field} is {len(stripped)} characters long; at most {MAX_NAME}")
+    return stripped
+
+
+def optional_text(value: str | None, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit}")
+    return value
+
+
+def whole_number(value: int, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{field} must be a whole number")
+    if not low <= value <= high:
+        raise InvalidInput(f"{field} must be between {low:,} and {high:,}; got {value:,}")
+    return value
+
+
+def object_id(value: str | uuid.UUID, what: str) -> uuid.UUID:
+    """An id that names nothing (malformed included) is NOT_FOUND, as for another tenant's."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} {value} not found") from None
+
+
+def credit_amount(value: Decimal, field: str) -> int:
+    """A non-negative Data Credit amount, in units; at most 4 decimal places (R1)."""
+    if value < 0:
+        raise InvalidInput(f"{field} must not be negative; got {value}")
+    try:
+        return credits_to_units(value)
+    except ValueError:
+        raise InvalidInput(f"{field} has more than 4 decimal places: {value}") from None

@@ -1,0 +1,70 @@
+"""The ASGI application: GraphQL (and GraphiQL) at /graphql, a health check, the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from app.catalog import load_catalog
+from app.catalog.store import seed_catalog
+from app.config import Settings
+from app.db import close_database, open_database
+from graphql_schema.context import Context
+from graphql_schema.ide import ide_asset, ide_response
+from graphql_schema.schema import schema
+
+log = logging.getLogger("tally")
+
+
+class TallyGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(schema)
+        self.settings = settings
+
+    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+        return Context(request=request, settings=self.settings)
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return ide_response()
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def start_database(settings: Settings) -> None:
+    await open_database(settings.database_url)
+    await seed_catalog(load_catalog(settings.catalog_path))
+
+
+def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
+    """`manage_database=False` leaves the ORM to the caller (tests initialise it themselves)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            await start_database(settings)
+        try:
+            yield
+        finally:
+            if manage_database:
+                await close_database()
+
+    routes = [
+        Route("/graphql", TallyGraphQL(settings)),
+        Route("/graphiql/assets/{name}", ide_asset),
+        Route("/healthz", health),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory` and worker processes: settings from the environment."""
+    return create_app(Settings.from_env())

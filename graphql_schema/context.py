@@ -1,0 +1,43 @@
+"""The request context: settings, the request's clock reading, and the caller (lazily)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import strawberry
+from starlette.requests import Request
+
+from app.auth import Principal, authenticate
+from app.clock import utcnow
+from app.config import Settings
+
+
+@dataclass
+class Context:
+    request: Request | None
+    settings: Settings
+    now: datetime = field(default_factory=utcnow)
+    _principal: Principal | None = None
+
+    def _bearer(self) -> str | None:
+        if self.request is None:
+            return None
+        header = self.request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else None
+
+    async def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = await authenticate(self._bearer(), self.settings.operator_key)
+        return self._principal
+
+    async def workspace_id(self) -> uuid.UUID:
+        return (await self.principal()).require_workspace()
+
+    async def admin_workspace_id(self) -> uuid.UUID:
+        return (await self.principal()).require_admin()
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,139 @@
+"""Write operations: parse input, call one service function, map refusals to `Refusal`."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Annotated
+
+import strawberry
+
+from app.models import Charge as ChargeModel
+from app.services.refunds import RefundRequest, refund_charge
+from app.services.usage import UsageReport, record_usage
+from app.services.workbooks import create_workbook, set_spend_limit
+from app.services.workspaces import (
+    NewWorkspace,
+    create_api_key,
+    create_workspace,
+    revoke_api_key,
+)
+from app.errors import NotFound
+from app.services.costs import Usage
+from app.validation import credit_amount, object_id
+from graphql_schema.context import Info
+from graphql_schema.enums import Role
+from graphql_schema.errors import Refusal, refusal_or
+from graphql_schema.types.usage import Charge, RecordUsageInput, Refund, RefundInput
+from graphql_schema.types.workbook import Workbook
+from graphql_schema.types.workspace import (
+    ApiKey,
+    CreatedApiKey,
+    CreateWorkspaceInput,
+    CreateWorkspaceResult,
+    Workspace,
+)
+
+RecordUsageResult = Annotated[Charge | Refusal, strawberry.union("RecordUsageResult")]
+RefundResult = Annotated[Refund | Refusal, strawberry.union("RefundResult")]
+SetSpendLimitResult = Annotated[Workbook | Refusal, strawberry.union("SetSpendLimitResult")]
+
+
+def report_of(data: RecordUsageInput) -> UsageReport:
+    usage = Usage(
+        kind=data.kind,
+        results=data.results,
+        provider=data.provider,
+        data_type=data.data_type,
+        own_api_key=bool(data.own_api_key),
+        model=data.model,
+        input_tokens=data.input_tokens or 0,
+        output_tokens=data.output_tokens or 0,
+    )
+    return UsageReport(
+        workbook_id=str(data.workbook_id),
+        usage=usage,
+        idempotency_key=data.idempotency_key,
+        table_id=data.table_id,
+        run_id=None if data.run_id is None else str(data.run_id),
+        sent_at=data.sent_at,
+    )
+
+
+async def _refund_workspace(info: Info, charge_id: str):
+    """Admins refund their own charges; the operator's integration may refund any charge."""
+    principal = await info.context.principal()
+    if not principal.operator:
+        return principal.require_admin()
+    charge = await ChargeModel.get_or_none(id=object_id(charge_id, "charge"))
+    if charge is None:
+        raise NotFound(f"charge {charge_id} not found")
+    return charge.workspace_id  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Operator only. Returns the admin key's secret once.")
+    async def create_workspace(self, info: Info, input: CreateWorkspaceInput) -> CreateWorkspaceResult:
+        (await info.context.principal()).require_operator()
+        request = NewWorkspace(
+            name=input.name,
+            plan=input.plan,
+            credit_tier=input.credit_tier,
+            billing_interval=input.billing_interval,
+            trial=bool(input.trial),
+        )
+        workspace, secret = await create_workspace(request, info.context.now)
+        return CreateWorkspaceResult(workspace=Workspace(row=workspace), admin_key=secret)
+
+    @strawberry.mutation
+    async def create_workbook(self, info: Info, name: str) -> Workbook:
+        workspace_id = await info.context.workspace_id()
+        return Workbook(row=await create_workbook(workspace_id, name, info.context.now))
+
+    @strawberry.mutation(description="Admin. The secret is shown once.")
+    async def create_api_key(self, info: Info, name: str, role: Role) -> CreatedApiKey:
+        workspace_id = await info.context.admin_workspace_id()
+        key, secret = await create_api_key(workspace_id, name, role, info.context.now)
+        return CreatedApiKey(api_key=ApiKey(row=key), secret=secret)
+
+    @strawberry.mutation(description="Admin.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKey:
+        workspace_id = await info.context.admin_workspace_id()
+        return ApiKey(row=await revoke_api_key(workspace_id, id, info.context.now))
+
+    @strawberry.mutation(description="R2–R13: charge a usage report to both meters.")
+    async def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsageResult:
+        workspace_id = await info.context.workspace_id()
+        report = report_of(input)
+
+        async def charge() -> Charge:
+            return Charge(row=await record_usage(workspace_id, report, info.context.now))
+
+        return await refusal_or(charge)
+
+    @strawberry.mutation(description="R22: return a charge's Data Credits, whole or per result.")
+    async def refund_charge(self, info: Info, input: RefundInput) -> RefundResult:
+        workspace_id = await _refund_workspace(info, input.charge_id)
+        request = RefundRequest(
+            charge_id=str(input.charge_id),
+            idempotency_key=input.idempotency_key,
+            results=input.results,
+            reason=input.reason,
+        )
+
+        async def refund() -> Refund:
+            return Refund(row=await refund_charge(workspace_id, request, info.context.now))
+
+        return await refusal_or(refund)
+
+    @strawberry.mutation(description="R11, admin: set, change or (null) remove a workbook limit.")
+    async def set_workbook_spend_limit(
+        self, info: Info, workbook_id: strawberry.ID, limit: decimal.Decimal | None
+    ) -> SetSpendLimitResult:
+        workspace_id = await info.context.admin_workspace_id()
+        units = None if limit is None else credit_amount(limit, "limit")
+
+        async def update() -> Workbook:
+            return Workbook(row=await set_spend_limit(workspace_id, workbook_id, units))
+
+        return await refusal_or(update)

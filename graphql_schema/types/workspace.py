@@ -1,0 +1,171 @@
+"""Workspaces with both meters, and API keys."""
+
+from __future__ import annotations
+
+import decimal
+from datetime import datetime
+
+import strawberry
+
+from app import models
+from app.catalog.store import get_plan
+from app.kinds import BillingInterval as DomainInterval
+from app.plans import credit_cap
+from app.services.workbooks import list_workbooks
+from app.units import units_to_credits
+from graphql_schema.enums import BillingInterval, Role, WorkspaceStatus
+from graphql_schema.types.catalog import Plan
+from graphql_schema.types.workbook import Workbook
+
+
+@strawberry.type
+class Period:
+    start: datetime
+    end: datetime
+
+
+@strawberry.type(description="Actions: platform capacity, renewed monthly, never bought (R9).")
+class ActionsMeter:
+    capacity: int
+    used: int
+    remaining: int
+    resets_at: datetime
+
+
+@strawberry.type(description="Data Credits: a currency, rolled over up to the cap (R16, R19).")
+class DataCreditsMeter:
+    balance: decimal.Decimal
+    cap: decimal.Decimal
+    monthly_grant: decimal.Decimal
+
+
+@strawberry.type
+class PendingChange:
+    plan: Plan
+    credit_tier: int | None
+    billing_interval: BillingInterval
+    effective_at: datetime
+
+
+@strawberry.type
+class Workspace:
+    row: strawberry.Private[models.Workspace]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    async def plan(self) -> Plan:
+        spec = await get_plan(self.row.plan_code)
+        assert spec is not None, f"workspace on unknown plan {self.row.plan_code}"
+        return Plan.of(spec)
+
+    @strawberry.field(description="Monthly Data Credits of the tier; null during a trial.")
+    def credit_tier(self) -> int | None:
+        return self.row.credit_tier
+
+    @strawberry.field
+    def billing_interval(self) -> BillingInterval:
+        return DomainInterval(self.row.billing_interval)
+
+    @strawberry.field
+    def status(self) -> WorkspaceStatus:
+        return self.row.status  # type: ignore[return-value]
+
+    @strawberry.field
+    def trial_ends_at(self) -> datetime | None:
+        return self.row.trial_ends_at
+
+    @strawberry.field(description="The original subscription timestamp cycles renew at (R14).")
+    def billing_anchor(self) -> datetime:
+        return self.row.anchor_at
+
+    @strawberry.field
+    def current_period(self) -> Period:
+        return Period(start=self.row.period_start, end=self.row.period_end)
+
+    @strawberry.field(description="A downgrade or cancellation waiting for the cycle end (R21).")
+    def pending_change(self) -> PendingChange | None:
+        return None  # plan changes arrive with the cycles work; until then none is pending
+
+    @strawberry.field
+    def actions(self) -> ActionsMeter:
+        m = self.row
+        return ActionsMeter(
+            capacity=m.actions_capacity,
+            used=m.actions_used,
+            remaining=m.actions_capacity - m.actions_used,
+            resets_at=m.actions_period_end,
+        )
+
+    @strawberry.field
+    def data_credits(self) -> DataCreditsMeter:
+        m = self.row
+        return DataCreditsMeter(
+            balance=units_to_credits(m.credit_balance),
+            cap=units_to_credits(credit_cap(m.monthly_credits, DomainInterval(m.billing_interval))),
+            monthly_grant=units_to_credits(m.monthly_credits),
+        )
+
+    @strawberry.field
+    async def workbooks(self) -> list[Workbook]:
+        return [Workbook(row=w) for w in await list_workbooks(self.row.id)]
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type
+class ApiKey:
+    row: strawberry.Private[models.ApiKey]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def role(self) -> Role:
+        return self.row.role  # type: ignore[return-value]
+
+    @strawberry.field(description="The secret's first characters, to tell keys apart.")
+    def prefix(self) -> str:
+        return self.row.prefix
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def revoked_at(self) -> datetime | None:
+        return self.row.revoked_at
+
+
+@strawberry.type
+class CreatedApiKey:
+    api_key: ApiKey
+    secret: str = strawberry.field(description="Shown once; only its hash is stored.")
+
+
+@strawberry.type
+class CreateWorkspaceResult:
+    workspace: Workspace
+    admin_key: str = strawberry.field(description="The admin key's secret, shown once.")
+
+
+@strawberry.input
+class CreateWorkspaceInput:
+    name: str
+    plan: str
+    credit_tier: int | None = None
+    billing_interval: BillingInterval | None = None
+    trial: bool | None = False

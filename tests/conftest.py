@@ -1,0 +1,85 @@
+"""Every database test runs twice: on SQLite and on PostgreSQL (the `database` parameter).
+
+Each leg gets a fresh database built by the real migrations. Tests isolate themselves by
+creating their own workspaces, as tenants do.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from app.catalog import load_catalog
+from app.catalog.store import seed_catalog
+from app.config import Settings
+from app.db import close_database, open_database
+from graphql_schema.asgi import create_app
+from tests.helpers import Api
+
+PG_SERVER = os.environ.get("TALLY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+BACKENDS = os.environ.get("TALLY_TEST_DATABASES", "sqlite,postgres").split(",")
+OPERATOR_KEY = "tly_op_test-operator-key"
+
+
+@dataclass(frozen=True)
+class Database:
+    backend: str
+    url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgres"
+
+
+async def drop_postgres_database(name: str) -> None:
+    conn = await asyncpg.connect(f"{PG_SERVER.replace('postgres://', 'postgresql://')}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        db = Database("sqlite", f"sqlite://{tmp_path_factory.mktemp('sqlite')}/tally.sqlite3")
+        name = None
+    else:
+        name = f"tally_test_{uuid.uuid4().hex[:10]}"
+        db = Database("postgres", f"{PG_SERVER}/{name}")
+    # Tortoise caches compiled INSERTs per table, not per dialect: start each leg clean.
+    EXECUTOR_CACHE.clear()
+    await open_database(db.url)
+    await seed_catalog(load_catalog())
+    try:
+        yield db
+    finally:
+        await close_database()
+        if name is not None:
+            await drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(database: Database) -> Settings:
+    return Settings(database_url=database.url, operator_key=OPERATOR_KEY, scheduler=False)
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    app = create_app(settings, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tally.test") as client:
+        yield Api(client, OPERATOR_KEY)
+
+
+@pytest.fixture
+def postgres_only(database: Database) -> None:
+    if not database.is_postgres:
+        pytest.skip("concurrency is proven on PostgreSQL; SQLite serializes every transaction")

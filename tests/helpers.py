@@ -1,0 +1,158 @@
+"""Talking to Tally the way a client does: GraphQL documents over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from app.db import connection, fetch
+
+_keys = itertools.count()
+
+CHARGE_FIELDS = """
+  __typename
+  ... on Charge { id actions dataCredits results kind provider dataType ownApiKey
+                  workbookId tableId refundedResults refundedDataCredits }
+  ... on Refusal { code message }
+"""
+REFUND_FIELDS = """
+  __typename
+  ... on Refund { id chargeId results dataCredits reason }
+  ... on Refusal { code message }
+"""
+WORKSPACE_FIELDS = """
+  id name plan { code } creditTier billingInterval status trialEndsAt billingAnchor
+  currentPeriod { start end } pendingChange { effectiveAt }
+  actions { capacity used remaining resetsAt } dataCredits { balance cap monthlyGrant }
+"""
+
+
+def new_key(prefix: str = "k") -> str:
+    return f"{prefix}-{next(_keys)}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Tenant:
+    id: str
+    admin_key: str
+    workspace: dict[str, Any]
+
+
+class GraphQLErrors(AssertionError):
+    pass
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, operator_key: str) -> None:
+        self.client = client
+        self.operator_key = operator_key
+
+    async def raw(self, query: str, variables: dict | None = None, key: str | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def gql(self, query: str, variables: dict | None = None, key: str | None = None) -> dict:
+        body = await self.raw(query, variables, key)
+        if body.get("errors"):
+            raise GraphQLErrors(body["errors"])
+        return body["data"]
+
+    async def error_code(self, query: str, variables: dict | None = None, key: str | None = None) -> str:
+        body = await self.raw(query, variables, key)
+        assert body.get("errors"), f"expected an error, got {body}"
+        codes = {e["extensions"]["code"] for e in body["errors"]}
+        assert len(codes) == 1, body["errors"]
+        return codes.pop()
+
+    async def create_workspace(self, plan: str = "launch", **fields: Any) -> Tenant:
+        data = await self.gql(
+            f"""mutation($input: CreateWorkspaceInput!) {{
+                  createWorkspace(input: $input) {{ adminKey workspace {{ {WORKSPACE_FIELDS} }} }} }}""",
+            {"input": {"name": fields.pop("name", "Acme"), "plan": plan, **fields}},
+            key=self.operator_key,
+        )
+        result = data["createWorkspace"]
+        return Tenant(result["workspace"]["id"], result["adminKey"], result["workspace"])
+
+    async def workspace(self, key: str) -> dict[str, Any]:
+        return (await self.gql(f"{{ workspace {{ {WORKSPACE_FIELDS} }} }}", key=key))["workspace"]
+
+    async def create_workbook(self, key: str, name: str = "Leads") -> str:
+        data = await self.gql(
+            "mutation($n: String!) { createWorkbook(name: $n) { id } }", {"n": name}, key=key
+        )
+        return data["createWorkbook"]["id"]
+
+    async def record_usage(self, key: str, workbook_id: str, **fields: Any) -> dict[str, Any]:
+        payload = {"workbookId": workbook_id, "idempotencyKey": new_key(), **fields}
+        data = await self.gql(
+            f"mutation($i: RecordUsageInput!) {{ recordUsage(input: $i) {{ {CHARGE_FIELDS} }} }}",
+            {"i": payload},
+            key=key,
+        )
+        return data["recordUsage"]
+
+    async def refund(self, key: str, charge_id: str, **fields: Any) -> dict[str, Any]:
+        payload = {"chargeId": charge_id, "idempotencyKey": new_key("refund"), **fields}
+        data = await self.gql(
+            f"mutation($i: RefundInput!) {{ refundCharge(input: $i) {{ {REFUND_FIELDS} }} }}",
+            {"i": payload},
+            key=key,
+        )
+        return data["refundCharge"]
+
+    async def set_limit(self, key: str, workbook_id: str, limit: str | None) -> dict[str, Any]:
+        data = await self.gql(
+            """mutation($w: ID!, $l: Decimal) { setWorkbookSpendLimit(workbookId: $w, limit: $l) {
+                 __typename ... on Workbook { id spendLimit spent } ... on Refusal { code message } } }""",
+            {"w": workbook_id, "l": limit},
+            key=key,
+        )
+        return data["setWorkbookSpendLimit"]
+
+    async def ledger(self, key: str, first: int = 500, **args: Any) -> list[dict[str, Any]]:
+        data = await self.gql(
+            """query($f: Int, $a: String, $w: ID) { ledger(first: $f, after: $a, workbookId: $w) {
+                 edges { cursor node { id entryType meter amount balanceAfter workbookId chargeId
+                                       refundId createdAt } }
+                 pageInfo { hasNextPage endCursor } } }""",
+            {"f": first, "a": args.get("after"), "w": args.get("workbook_id")},
+            key=key,
+        )
+        return [edge["node"] for edge in data["ledger"]["edges"]]
+
+    async def meters(self, key: str) -> tuple[int, Decimal]:
+        """(Actions used, Data Credit balance), checked against the ledger on the way (R24)."""
+        ws = await self.workspace(key)
+        await assert_ledger_matches(ws["id"])
+        return ws["actions"]["used"], Decimal(ws["dataCredits"]["balance"])
+
+
+async def assert_ledger_matches(workspace_id: str) -> None:
+    """R24: the balances shown always equal the sum of the ledger."""
+    rows = await fetch(
+        connection(),
+        "SELECT meter, SUM(amount) AS total FROM ledger_entry WHERE workspace_id = $1"
+        " GROUP BY meter",
+        workspace_id,
+    )
+    sums = {r["meter"]: int(r["total"]) for r in rows}
+    ws = (
+        await fetch(
+            connection(),
+            "SELECT credit_balance, actions_capacity - actions_used AS remaining FROM workspace"
+            " WHERE id = $1",
+            workspace_id,
+        )
+    )[0]
+    assert sums.get("DATA_CREDITS", 0) == ws["credit_balance"], (sums, ws)
+    assert sums.get("ACTIONS", 0) == ws["remaining"], (sums, ws)
