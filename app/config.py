@@ -28,7 +28,9 @@ class Settings:
         )
 
 
-def ensure_operator_key(settings: Settings, directory: Path | None = None) -> tuple[Settings, Path | None]:
+def ensure_operator_key(
+    settings: Settings, directory: Path | None = None
+) -> tuple[Settings, Path | None]:
     """Without TALLY_OPERATOR_KEY, use (or create) a key in a private file beside the database.
 
     A fresh `tally serve` must be usable at once; a generated key kept in a 0600 file is safer

@@ -1,4 +1,4 @@
-"""Plan terms: which tier and interval a subscription gets, and what a cycle grants (R9, R16–R19)."""
+"""Plan terms: the tier and interval a subscription gets, what a cycle grants (R9, R16–R19)."""
 
 from __future__ import annotations
 

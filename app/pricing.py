@@ -20,7 +20,9 @@ FREE = Cost(0, 0)
 
 def ai_credits(model: AiModelSpec, input_tokens: int, output_tokens: int) -> int:
     """Per-1,000-token prices, rounded up to the minor unit per charge (R1, R32)."""
-    per_thousand = input_tokens * model.input_units_per_1k + output_tokens * model.output_units_per_1k
+    per_thousand = (
+        input_tokens * model.input_units_per_1k + output_tokens * model.output_units_per_1k
+    )
     return ceil_div(per_thousand, 1000)
 
 

@@ -44,7 +44,7 @@ def parse_credit_amount(text: str) -> int:
     """
     match = _AMOUNT.match(text.strip()) if isinstance(text, str) else None
     if match is None:
-        raise ValueError(f"{text!r} is not a non-negative decimal amount such as \"12.5\"")
+        raise ValueError(f'{text!r} is not a non-negative decimal amount such as "12.5"')
     frac = (match["frac"] or "").rstrip("0")
     if len(frac) > 4:
         raise ValueError(f"{text} has more than 4 decimal places (the unit is 0.0001 credit)")
@@ -54,7 +54,7 @@ def parse_credit_amount(text: str) -> int:
 def _plain(d: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation (100, not 1E+2)."""
     normalized = d.normalize()
-    sign, digits, exponent = normalized.as_tuple()
+    exponent = normalized.as_tuple().exponent
     if isinstance(exponent, int) and exponent > 0:
         return normalized.quantize(Decimal(1))
     return normalized

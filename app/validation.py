@@ -21,7 +21,7 @@ def idempotency_key(key: str) -> str:
         raise InvalidInput("idempotencyKey must not be empty")
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidInput(
-            f"idempotencyKey is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY} are allowed"
+            f"idempotencyKey is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY}"
         )
     return key
 

@@ -11,12 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.types import ExecutionResult
 
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
 from graphql_schema.context import Context
+from graphql_schema.errors import with_input_codes
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.schema import schema
 
@@ -33,6 +36,11 @@ class TallyGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         return ide_response()
+
+    async def process_result(  # type: ignore[override]
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        return with_input_codes(process_result(result))
 
 
 async def health(request: Request) -> Response:

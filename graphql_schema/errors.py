@@ -14,6 +14,7 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.http import GraphQLHTTPResponse
 
 from app.errors import DomainError, ErrorCode, Refused
 from graphql_schema.enums import ErrorCode as ErrorCodeEnum
@@ -44,7 +45,9 @@ def _domain_error(error: GraphQLError) -> DomainError | None:
 
 def is_unexpected(error: GraphQLError) -> bool:
     """A resolver failure that is not a domain error: a bug, never shown to the client."""
-    return error.original_error is not None and _domain_error(error) is None and not _is_input(error)
+    return (
+        error.original_error is not None and _domain_error(error) is None and not _is_input(error)
+    )
 
 
 def _is_input(error: GraphQLError) -> bool:
@@ -83,3 +86,11 @@ def log_errors(errors: list[GraphQLError]) -> None:
     for error in errors:
         if is_unexpected(error):
             log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def with_input_codes(response: GraphQLHTTPResponse) -> GraphQLHTTPResponse:
+    """Syntax errors are raised by the HTTP view before any extension runs: code them here."""
+    for error in response.get("errors") or []:
+        extensions = error.setdefault("extensions", {})
+        extensions.setdefault("code", ErrorCode.INVALID_INPUT.value)
+    return response

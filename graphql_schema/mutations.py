@@ -7,7 +7,9 @@ from typing import Annotated
 
 import strawberry
 
+from app.errors import NotFound
 from app.models import Charge as ChargeModel
+from app.services.costs import Usage
 from app.services.refunds import RefundRequest, refund_charge
 from app.services.usage import UsageReport, record_usage
 from app.services.workbooks import create_workbook, set_spend_limit
@@ -17,8 +19,6 @@ from app.services.workspaces import (
     create_workspace,
     revoke_api_key,
 )
-from app.errors import NotFound
-from app.services.costs import Usage
 from app.validation import credit_amount, object_id
 from graphql_schema.context import Info
 from graphql_schema.enums import Role
@@ -73,7 +73,9 @@ async def _refund_workspace(info: Info, charge_id: str):
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Operator only. Returns the admin key's secret once.")
-    async def create_workspace(self, info: Info, input: CreateWorkspaceInput) -> CreateWorkspaceResult:
+    async def create_workspace(
+        self, info: Info, input: CreateWorkspaceInput
+    ) -> CreateWorkspaceResult:
         (await info.context.principal()).require_operator()
         request = NewWorkspace(
             name=input.name,

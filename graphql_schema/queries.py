@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.catalog.store import list_ai_models, list_plans, list_prices
+from app.errors import NotFound
 from app.ledger import ledger_page
 from app.models import Charge as ChargeModel
 from app.services.costs import Usage, estimate
@@ -12,7 +13,6 @@ from app.services.workbooks import get_workbook
 from app.services.workspaces import get_workspace, list_api_keys
 from app.units import units_to_credits
 from app.validation import object_id
-from app.errors import NotFound
 from graphql_schema.context import Info
 from graphql_schema.types.catalog import AiModel, Plan, Price
 from graphql_schema.types.ledger import LedgerConnection
@@ -62,7 +62,9 @@ class Query:
     @strawberry.field
     async def charge(self, info: Info, id: strawberry.ID) -> Charge | None:
         workspace_id = await info.context.workspace_id()
-        charge = await ChargeModel.get_or_none(id=object_id(id, "charge"), workspace_id=workspace_id)
+        charge = await ChargeModel.get_or_none(
+            id=object_id(id, "charge"), workspace_id=workspace_id
+        )
         if charge is None:
             raise NotFound(f"charge {id} not found")
         return Charge(row=charge)

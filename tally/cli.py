@@ -33,7 +33,9 @@ def serve(
 ) -> None:
     """Serve the GraphQL API (GraphiQL at GET /graphql)."""
     settings = _settings()
-    typer.echo(f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True)
+    typer.echo(
+        f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True
+    )
     if workers > 1:
         asyncio.run(_migrate(settings))  # once, before the workers start
     uvicorn.run(

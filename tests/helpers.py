@@ -66,7 +66,9 @@ class Api:
             raise GraphQLErrors(body["errors"])
         return body["data"]
 
-    async def error_code(self, query: str, variables: dict | None = None, key: str | None = None) -> str:
+    async def error_code(
+        self, query: str, variables: dict | None = None, key: str | None = None
+    ) -> str:
         body = await self.raw(query, variables, key)
         assert body.get("errors"), f"expected an error, got {body}"
         codes = {e["extensions"]["code"] for e in body["errors"]}
@@ -75,8 +77,8 @@ class Api:
 
     async def create_workspace(self, plan: str = "launch", **fields: Any) -> Tenant:
         data = await self.gql(
-            f"""mutation($input: CreateWorkspaceInput!) {{
-                  createWorkspace(input: $input) {{ adminKey workspace {{ {WORKSPACE_FIELDS} }} }} }}""",
+            f"""mutation($input: CreateWorkspaceInput!) {{ createWorkspace(input: $input) {{
+                  adminKey workspace {{ {WORKSPACE_FIELDS} }} }} }}""",
             {"input": {"name": fields.pop("name", "Acme"), "plan": plan, **fields}},
             key=self.operator_key,
         )
@@ -113,7 +115,8 @@ class Api:
     async def set_limit(self, key: str, workbook_id: str, limit: str | None) -> dict[str, Any]:
         data = await self.gql(
             """mutation($w: ID!, $l: Decimal) { setWorkbookSpendLimit(workbookId: $w, limit: $l) {
-                 __typename ... on Workbook { id spendLimit spent } ... on Refusal { code message } } }""",
+                 __typename ... on Workbook { id spendLimit spent }
+                 ... on Refusal { code message } } }""",
             {"w": workbook_id, "l": limit},
             key=key,
         )
@@ -156,3 +159,26 @@ async def assert_ledger_matches(workspace_id: str) -> None:
     )[0]
     assert sums.get("DATA_CREDITS", 0) == ws["credit_balance"], (sums, ws)
     assert sums.get("ACTIONS", 0) == ws["remaining"], (sums, ws)
+
+
+async def adjust_credits(workspace_id: str, delta_units: int) -> None:
+    """Test setup: move a balance by an ADJUSTMENT entry, as an operator correction would."""
+    from datetime import UTC, datetime
+
+    from tortoise.transactions import in_transaction
+
+    from app.kinds import EntryType, Meter
+    from app.ledger import Posting, post
+
+    async with in_transaction() as conn:
+        row = await fetch(
+            conn,
+            "UPDATE workspace SET credit_balance = credit_balance + $2 WHERE id = $1"
+            " RETURNING credit_balance",
+            workspace_id,
+            delta_units,
+        )
+        posting = Posting(Meter.DATA_CREDITS, delta_units, row[0]["credit_balance"])
+        await post(
+            conn, uuid.UUID(workspace_id), EntryType.ADJUSTMENT, [posting], datetime.now(UTC)
+        )

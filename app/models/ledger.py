@@ -41,7 +41,9 @@ class Refund(Model):
     workspace = fields.ForeignKeyField(
         "tally.Workspace", related_name="refunds", on_delete=fields.RESTRICT
     )
-    charge = fields.ForeignKeyField("tally.Charge", related_name="refunds", on_delete=fields.RESTRICT)
+    charge = fields.ForeignKeyField(
+        "tally.Charge", related_name="refunds", on_delete=fields.RESTRICT
+    )
     results = fields.IntField()
     credits = fields.BigIntField()
     reason = fields.CharField(max_length=500, null=True)

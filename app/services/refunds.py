@@ -45,9 +45,13 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
             raise NotFound(f"charge {request.charge_id} not found")
         count = _count_to_refund(charge, request.results)
         credits = refund_share(charge.credits, charge.results, charge.refunded_results, count)
-        await Charge.filter(id=charge_id).using_db(conn).update(
-            refunded_results=charge.refunded_results + count,
-            refunded_credits=charge.refunded_credits + credits,
+        await (
+            Charge.filter(id=charge_id)
+            .using_db(conn)
+            .update(
+                refunded_results=charge.refunded_results + count,
+                refunded_credits=charge.refunded_credits + credits,
+            )
         )
         if credits:
             await _return_credits(conn, workspace_id, charge, credits, refund_id, now)
@@ -103,9 +107,14 @@ async def _return_credits(
     )
     assert row is not None
     await post(
-        conn, workspace_id, EntryType.REFUND,
-        [Posting(Meter.DATA_CREDITS, credits, row["credit_balance"])], now,
-        workbook_id=charge.workbook_id, charge_id=charge.id, refund_id=refund_id,  # type: ignore[attr-defined]
+        conn,
+        workspace_id,
+        EntryType.REFUND,
+        [Posting(Meter.DATA_CREDITS, credits, row["credit_balance"])],
+        now,
+        workbook_id=charge.workbook_id,
+        charge_id=charge.id,
+        refund_id=refund_id,  # type: ignore[attr-defined]
     )
     if charge.spend_epoch is not None:
         # Only a charge counted under the limit now in force lowers `spent` (R11).

@@ -83,8 +83,13 @@ async def record_usage(workspace_id: uuid.UUID, report: UsageReport, now: dateti
                 Posting(Meter.DATA_CREDITS, -cost.credits, balances.credit_balance),
             ]
             await post(
-                conn, workspace_id, EntryType.CHARGE, postings, now,
-                workbook_id=workbook.id, charge_id=charge_id,
+                conn,
+                workspace_id,
+                EntryType.CHARGE,
+                postings,
+                now,
+                workbook_id=workbook.id,
+                charge_id=charge_id,
             )
         return charge
 

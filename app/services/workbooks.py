@@ -65,7 +65,9 @@ async def set_spend_limit(
         elif workbook.spend_limit is None:
             workspace = await Workspace.get(id=workspace_id, using_db=conn)
             await _require_spend_limit_feature(workspace.plan_code)
-            await query.update(spend_limit=limit_units, spent=0, spend_epoch=workbook.spend_epoch + 1)
+            await query.update(
+                spend_limit=limit_units, spent=0, spend_epoch=workbook.spend_epoch + 1
+            )
         else:
             await query.update(spend_limit=limit_units)
         return await Workbook.get(id=wid, using_db=conn)

@@ -131,9 +131,13 @@ async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) ->
         if key.revoked_at is not None:
             return key
         if key.role == Role.ADMIN.value:
-            admins = await ApiKey.filter(
-                workspace_id=workspace_id, role=Role.ADMIN.value, revoked_at=None
-            ).using_db(conn).count()
+            admins = (
+                await ApiKey.filter(
+                    workspace_id=workspace_id, role=Role.ADMIN.value, revoked_at=None
+                )
+                .using_db(conn)
+                .count()
+            )
             if admins <= 1:
                 raise InvalidInput("this is the workspace's last admin key; create another first")
         key.revoked_at = now

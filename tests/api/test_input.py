@@ -1,0 +1,87 @@
+"""Malformed input gets INVALID_INPUT with a message saying what is wrong; nothing changes."""
+
+from decimal import Decimal
+
+import pytest
+
+import graphql_schema.mutations as mutations
+
+RECORD = "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }"
+
+
+def report(wb, **fields):
+    return {
+        "i": {
+            "workbookId": wb,
+            "kind": "ENRICHMENT",
+            "provider": "linkedin",
+            "dataType": "profile",
+            "results": 1,
+            "idempotencyKey": "input",
+            **fields,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"results": -5}, "results must be between 1 and 1,000,000; got -5"),
+        ({"results": 0}, "results must be between 1 and 1,000,000; got 0"),
+        ({"results": 1.5}, "Int cannot represent non-integer value: 1.5"),
+        ({"results": "3"}, "Int cannot represent non-integer value"),
+        ({"kind": "TELEPATHY"}, "'TELEPATHY'"),
+        ({"provider": "acme"}, "unknown provider 'acme'"),
+        ({"dataType": "shoe_size"}, "has no data type 'shoe_size'"),
+        ({"idempotencyKey": ""}, "idempotencyKey must not be empty"),
+        ({"idempotencyKey": "k" * 300}, "300 characters long; at most 255"),
+        ({"tableId": "t" * 201}, "tableId is 201 characters long; at most 200"),
+        ({"model": "small"}, "model, inputTokens and outputTokens are for kind AI only"),
+        ({"results": 2_000_000}, "results must be between 1 and 1,000,000"),
+    ],
+)
+async def test_malformed_usage_is_invalid_input_and_changes_nothing(api, fields, message):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    body = await api.raw(RECORD, report(wb, **fields), key=t.admin_key)
+    assert body["data"] is None or body["data"].get("recordUsage") is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_INPUT"}
+    assert message in error["message"]
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
+
+
+async def test_unknown_fields_and_syntax_errors_are_invalid_input(api):
+    t = await api.create_workspace("launch")
+    for query in ("{ workspace { nope } }", "{ workspace { id ", "mutation { nothing }"):
+        assert await api.error_code(query, key=t.admin_key) == "INVALID_INPUT"
+
+
+async def test_deep_or_aliased_queries_are_refused(api):
+    t = await api.create_workspace("launch")
+    aliases = " ".join(f"a{i}: plans {{ code }}" for i in range(40))
+    assert await api.error_code(f"{{ {aliases} }}", key=t.admin_key) == "INVALID_INPUT"
+
+
+async def test_unexpected_errors_are_masked(api, monkeypatch, caplog):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("secret internals: password=hunter2")
+
+    monkeypatch.setattr(mutations, "record_usage", broken)
+    body = await api.raw(RECORD, report(wb), key=t.admin_key)
+    [error] = body["errors"]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "hunter2" not in str(body) and "Traceback" not in str(body)
+    assert "hunter2" in caplog.text  # the operator still sees it in the log
+
+
+async def test_expected_errors_are_not_logged_as_failures(api, caplog):
+    t = await api.create_workspace("launch")
+    await api.raw(
+        '{ workbook(id: "00000000-0000-0000-0000-000000000000") { id } }', key=t.admin_key
+    )
+    assert "Traceback" not in caplog.text and "NotFound" not in caplog.text

@@ -1,0 +1,225 @@
+"""The real server process (`tally serve`), spoken to over HTTP.
+
+On SQLite: the whole ledger flow and GraphiQL's offline assets. On PostgreSQL: two server
+processes behind one port, charged concurrently, never overspend (R12 across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from graphql_schema.ide import ASSETS, node_modules
+from tests.conftest import BACKENDS, PG_SERVER, drop_postgres_database
+
+pytestmark = pytest.mark.e2e
+OPERATOR = "tly_op_e2e"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url: str, workdir: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "TALLY_DATABASE_URL": url,
+            "TALLY_OPERATOR_KEY": OPERATOR,
+            "TALLY_SCHEDULER": "off",
+        }
+        if url == "":
+            env.pop("TALLY_DATABASE_URL")  # the embedded default: a SQLite file in workdir
+        self.log = open(workdir / "server.log", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tally",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_healthy(workdir)
+
+    def _wait_until_healthy(self, workdir: Path) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError((workdir / "server.log").read_text())
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("server did not become healthy in 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        self.log.close()
+
+
+def gql(client: httpx.Client, query: str, variables: dict | None = None, key: str = OPERATOR):
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path) -> Iterator[Server]:
+    if "sqlite" not in BACKENDS:
+        pytest.skip("SQLite leg not selected")
+    server = Server("", tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_servers(tmp_path) -> Iterator[Server]:
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL leg not selected")
+    name = f"tally_e2e_{uuid.uuid4().hex[:10]}"
+    server = Server(f"{PG_SERVER}/{name}", tmp_path, workers=2)
+    yield server
+    server.stop()
+    asyncio.run(drop_postgres_database(name))
+
+
+def test_e2e_default_sqlite_server_runs_the_ledger_flow(sqlite_server, tmp_path):
+    with httpx.Client(base_url=sqlite_server.base, timeout=10) as client:
+        created = gql(
+            client,
+            """mutation { createWorkspace(input: {name: "E2E", plan: "launch"})
+                                   { adminKey workspace { id } } }""",
+        )["data"]["createWorkspace"]
+        key = created["adminKey"]
+        wb = gql(client, 'mutation { createWorkbook(name: "Leads") { id } }', key=key)
+        wb_id = wb["data"]["createWorkbook"]["id"]
+        record = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) {
+                      ... on Charge { id dataCredits } ... on Refusal { code } } }"""
+        steps = [
+            ("SOURCING", None, None, 100),
+            ("ENRICHMENT", "linkedin", "profile", 100),
+            ("ENRICHMENT", "hunter", "email", 90),
+            ("ENRICHMENT", "zerobounce", "email_validation", 90),
+        ]
+        charges = []
+        for n, (kind, provider, data_type, results) in enumerate(steps):
+            payload = {
+                "workbookId": wb_id,
+                "kind": kind,
+                "provider": provider,
+                "dataType": data_type,
+                "results": results,
+                "idempotencyKey": f"s{n}",
+            }
+            charges.append(gql(client, record, {"i": payload}, key)["data"]["recordUsage"])
+        assert [c["dataCredits"] for c in charges] == ["0", "50", "45", "0"]  # R8: 95
+        ws = gql(client, "{ workspace { actions { used } dataCredits { balance } } }", key=key)
+        assert ws["data"]["workspace"] == {
+            "actions": {"used": 280},
+            "dataCredits": {"balance": "2405"},
+        }
+        refund = gql(
+            client,
+            """mutation($c: ID!) { refundCharge(input: {chargeId: $c,
+                       idempotencyKey: "r1"}) { ... on Refund { dataCredits } } }""",
+            {"c": charges[2]["id"]},
+            key,
+        )
+        assert refund["data"]["refundCharge"] == {"dataCredits": "45"}
+        ledger = gql(
+            client,
+            "{ ledger(first: 3) { edges { node { entryType amount balanceAfter } } } }",
+            key=key,
+        )["data"]["ledger"]["edges"]
+        assert ledger[0]["node"] == {"entryType": "REFUND", "amount": "45", "balanceAfter": "2450"}
+        unauthenticated = client.post("/graphql", json={"query": "{ workspace { id } }"}).json()
+        assert unauthenticated["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (tmp_path / "tally.sqlite3").exists()  # the embedded default database
+
+
+def test_e2e_graphiql_is_served_without_a_cdn(sqlite_server):
+    with httpx.Client(base_url=sqlite_server.base, timeout=10) as client:
+        page = client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" in page.text.lower()
+        urls = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert urls and all(u.startswith("/graphiql/assets/") for u in urls), urls
+        for asset, path in ASSETS.items():
+            assert f"/graphiql/assets/{asset}" in page.text
+            response = client.get(f"/graphiql/assets/{asset}")
+            assert response.status_code == 200, asset
+            assert response.content == (node_modules() / path).read_bytes()
+        assert client.get("/graphiql/assets/../../pyproject.toml").status_code == 404
+
+
+def test_e2e_r12_two_server_processes_never_overspend(postgres_servers):
+    async def run() -> Counter:
+        async with httpx.AsyncClient(
+            base_url=postgres_servers.base, timeout=30, limits=httpx.Limits(max_connections=50)
+        ) as client:
+
+            async def call(query, variables=None, key=OPERATOR):
+                response = await client.post(
+                    "/graphql",
+                    json={"query": query, "variables": variables or {}},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                return response.json()["data"]
+
+            created = await call(
+                'mutation { createWorkspace(input: {name: "Race", plan: "free"}) { adminKey } }'
+            )
+            key = created["createWorkspace"]["adminKey"]
+            wb = await call('mutation { createWorkbook(name: "W") { id } }', key=key)
+            wb_id = wb["createWorkbook"]["id"]
+            record = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) {
+                          __typename ... on Refusal { code } } }"""
+            payloads = [
+                {
+                    "i": {
+                        "workbookId": wb_id,
+                        "kind": "ENRICHMENT",
+                        "provider": "apollo",
+                        "dataType": "phone",
+                        "results": 1,
+                        "idempotencyKey": f"p{i}",
+                    }
+                }
+                for i in range(60)
+            ]  # 100 credits buy exactly 20
+            answers = await asyncio.gather(*(call(record, p, key) for p in payloads))
+            ws = await call("{ workspace { actions { used } dataCredits { balance } } }", key=key)
+            assert ws["workspace"] == {"actions": {"used": 20}, "dataCredits": {"balance": "0"}}
+            return Counter(a["recordUsage"].get("code", "Charge") for a in answers)
+
+    assert asyncio.run(run()) == {"Charge": 20, "INSUFFICIENT_DATA_CREDITS": 40}
