@@ -1,0 +1,282 @@
+"""Charges per second through the whole stack, against the same SQL issued with asyncpg.
+
+    .venv/bin/python bench/charge.py [--workers 1] [--charges 2000] [--clients 10]
+
+Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for (a) many workspaces and
+(b) one hot workspace drives `recordUsage` over HTTP, first one request at a time and then with
+`--clients` concurrent clients, and prints charges/s and p50/p99 latency. The baseline, in the
+same run against the same database, issues the SQL of one charge request directly with asyncpg:
+no HTTP, no GraphQL, no ORM. `txn` is the charge transaction alone; `request` adds the three
+reads a request makes first (API key, workbook, price). The load generator shares the machine's
+cores with the server, as a real client on this machine would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+
+OPERATOR = "tly_op_bench"
+RECORD = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) {
+  __typename ... on Charge { id } ... on Refusal { code } } }"""
+
+
+@dataclass
+class Result:
+    name: str
+    charges: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.charges / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def drive(
+    total: int, clients: int, one: Callable[[int], Awaitable[None]]
+) -> tuple[float, list[float]]:
+    counter = itertools.count()
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while (n := next(counter)) < total:
+            start = time.perf_counter()
+            await one(n)
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return time.perf_counter() - start, latencies
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TALLY_DATABASE_URL": url,
+        "TALLY_OPERATOR_KEY": OPERATOR,
+        "TALLY_SCHEDULER": "off",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tally", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=tempfile.mkdtemp(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("server did not start")
+
+
+class Tenant:
+    def __init__(self, workspace_id: str, key: str, workbook_id: str) -> None:
+        self.workspace_id, self.key, self.workbook_id = workspace_id, key, workbook_id
+
+
+async def gql(client: httpx.AsyncClient, query: str, variables: dict, key: str) -> dict:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+async def make_tenant(client: httpx.AsyncClient, plan: str) -> Tenant:
+    created = await gql(
+        client,
+        """mutation($p: String!) { createWorkspace(input:
+        {name: "bench", plan: $p}) { adminKey workspace { id } } }""",
+        {"p": plan},
+        OPERATOR,
+    )
+    key = created["createWorkspace"]["adminKey"]
+    wb = await gql(client, 'mutation { createWorkbook(name: "b") { id } }', {}, key)
+    return Tenant(created["createWorkspace"]["workspace"]["id"], key, wb["createWorkbook"]["id"])
+
+
+async def http_mode(
+    client: httpx.AsyncClient, name: str, tenants: list[Tenant], total: int, clients: int
+) -> Result:
+    async def one(n: int) -> None:
+        t = tenants[n % len(tenants)]
+        payload = {
+            "workbookId": t.workbook_id,
+            "kind": "ENRICHMENT",
+            "provider": "linkedin",
+            "dataType": "profile",
+            "results": 1,
+            "idempotencyKey": f"{name}-{n}",
+        }
+        data = await gql(client, RECORD, {"i": payload}, t.key)
+        assert data["recordUsage"]["__typename"] == "Charge", data
+
+    seconds, latencies = await drive(total, clients, one)
+    return Result(name, total, seconds, latencies)
+
+
+# The SQL Tally issues for one charge request (app/services/usage.py and the ORM's statements).
+AUTH = (
+    'SELECT "id","workspace_id","role" FROM "api_key" WHERE "key_hash"=$1'
+    ' AND "revoked_at" IS NULL LIMIT 2'
+)
+WORKBOOK = 'SELECT "id","spend_limit" FROM "workbook" WHERE "id"=$1 AND "workspace_id"=$2 LIMIT 2'
+PRICE = 'SELECT "kind","credits_units" FROM "price" WHERE "provider"=$1 AND "data_type"=$2 LIMIT 2'
+CLAIM = (
+    'INSERT INTO "idempotency_record" ("key","operation","request_hash","result_id",'
+    '"created_at","workspace_id") VALUES ($1,$2,$3,$4,$5,$6) RETURNING "id"'
+)
+DEBIT = (
+    "UPDATE workspace SET actions_used = actions_used + $2, credit_balance = credit_balance"
+    " - $3 WHERE id = $1 AND actions_used + $2 <= actions_capacity AND credit_balance >= $3"
+    " RETURNING actions_capacity - actions_used AS actions_remaining, credit_balance"
+)
+CHARGE = (
+    'INSERT INTO "charge" ("id","table_id","kind","provider","data_type","model",'
+    '"input_tokens","output_tokens","own_api_key","results","actions","credits",'
+    '"refunded_results","refunded_credits","spend_epoch","idempotency_key","created_at",'
+    '"workspace_id","workbook_id") VALUES ($1,NULL,$2,$3,$4,NULL,0,0,FALSE,1,1,$5,0,0,NULL,'
+    "$6,$7,$8,$9)"
+)
+LEDGER = (
+    'INSERT INTO "ledger_entry" ("entry_type","meter","amount","balance_after",'
+    '"workbook_id","charge_id","refund_id","created_at","workspace_id") VALUES '
+    '($1,$2,$3,$4,$5,$6,NULL,$7,$8) RETURNING "id"'
+)
+
+
+async def sql_charge(conn: asyncpg.Connection, t: Tenant, key: str, with_reads: bool) -> None:
+    ws, wb = uuid.UUID(t.workspace_id), uuid.UUID(t.workbook_id)
+    if with_reads:
+        await conn.fetch(AUTH, hashlib.sha256(t.key.encode()).hexdigest())
+        await conn.fetch(WORKBOOK, wb, ws)
+        await conn.fetch(PRICE, "linkedin", "profile")
+    now, charge_id = datetime.now(UTC), uuid.uuid4()
+    async with conn.transaction():
+        await conn.fetch(CLAIM, key, "recordUsage", "0" * 64, str(charge_id), now, ws)
+        row = await conn.fetchrow(DEBIT, ws, 1, 5000)
+        await conn.execute(
+            CHARGE, charge_id, "ENRICHMENT", "linkedin", "profile", 5000, key, now, ws, wb
+        )
+        await conn.executemany(
+            LEDGER,
+            [
+                ("CHARGE", "ACTIONS", -1, row["actions_remaining"], wb, charge_id, now, ws),
+                ("CHARGE", "DATA_CREDITS", -5000, row["credit_balance"], wb, charge_id, now, ws),
+            ],
+        )
+
+
+async def sql_mode(
+    pool: asyncpg.Pool, name: str, tenants: list[Tenant], total: int, clients: int, with_reads: bool
+) -> Result:
+    async def one(n: int) -> None:
+        async with pool.acquire() as conn:
+            await sql_charge(conn, tenants[n % len(tenants)], f"{name}-{n}", with_reads)
+
+    seconds, latencies = await drive(total, clients, one)
+    return Result(name, total, seconds, latencies)
+
+
+def show(results: list[Result], baseline: dict[str, Result]) -> None:
+    print(f"\n{'mode':<34}{'charges/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'vs txn':>9}")
+    for r in results:
+        base = baseline.get(r.name.split(":")[-1])
+        ratio = f"{r.rate / base.rate:8.2f}x" if base and not r.name.startswith("sql") else ""
+        print(f"{r.name:<34}{r.rate:>11.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{ratio:>9}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    name = f"tally_bench_{uuid.uuid4().hex[:8]}"
+    url = f"{args.pg}/{name}"
+    process, base = start_server(url, args.workers)
+    dsn = url.replace("postgres://", "postgresql://")
+    try:
+        limits = httpx.Limits(max_connections=args.clients * 2)
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+            many = [await make_tenant(client, "launch") for _ in range(args.workspaces)]
+            hot = [await make_tenant(client, "enterprise")]
+            sql_many = [await make_tenant(client, "launch") for _ in range(args.workspaces)]
+            sql_hot = [await make_tenant(client, "enterprise")]
+            await http_mode(client, "warmup", many, 200, args.clients)
+            pool = await asyncpg.create_pool(dsn, min_size=args.clients, max_size=args.clients)
+            results: list[Result] = []
+            baseline: dict[str, Result] = {}
+            for label, http_tenants, sql_tenants in (
+                ("many", many, sql_many),
+                ("hot", hot, sql_hot),
+            ):
+                for clients in (1, args.clients):
+                    mode = f"{label}/{clients}c"
+                    n = args.charges * (2 if clients > 1 else 1)
+                    for reads in (False, True):
+                        tag = "request" if reads else "txn"
+                        r = await sql_mode(
+                            pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads
+                        )
+                        results.append(r)
+                        if not reads:
+                            baseline[mode] = r
+                    results.append(
+                        await http_mode(client, f"tally http:{mode}", http_tenants, n, clients)
+                    )
+            await pool.close()
+        print(
+            f"PostgreSQL, {args.workers} server process(es), {os.cpu_count()} cores, "
+            f"{args.workspaces} workspaces for 'many'; ratio = Tally over the txn baseline"
+        )
+        show(results, baseline)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        conn = await asyncpg.connect(args.pg.replace("postgres://", "postgresql://") + "/postgres")
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--charges", type=int, default=2000, help="per sequential mode (x2 concurrent)"
+    )
+    parser.add_argument("--clients", type=int, default=10, help="concurrent clients")
+    parser.add_argument("--workspaces", type=int, default=50, help="workspaces for 'many'")
+    asyncio.run(main(parser.parse_args()))
