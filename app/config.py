@@ -15,7 +15,6 @@ OPERATOR_KEY_FILE = ".tally-operator-key"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     operator_key: str | None = None
-    scheduler: bool = True
     catalog_path: str | None = None
 
     @classmethod
@@ -23,7 +22,6 @@ class Settings:
         return cls(
             database_url=os.environ.get("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             operator_key=os.environ.get("TALLY_OPERATOR_KEY") or None,
-            scheduler=os.environ.get("TALLY_SCHEDULER", "on").lower() not in {"off", "0", "false"},
             catalog_path=os.environ.get("TALLY_CATALOG") or None,
         )
 

@@ -81,7 +81,6 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
         **os.environ,
         "TALLY_DATABASE_URL": url,
         "TALLY_OPERATOR_KEY": OPERATOR,
-        "TALLY_SCHEDULER": "off",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "tally", "serve", "--port", str(port), "--workers", str(workers)],

@@ -68,7 +68,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 def settings(database: Database) -> Settings:
-    return Settings(database_url=database.url, operator_key=OPERATOR_KEY, scheduler=False)
+    return Settings(database_url=database.url, operator_key=OPERATOR_KEY)
 
 
 @pytest.fixture(scope="session")

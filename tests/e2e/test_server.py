@@ -42,7 +42,6 @@ class Server:
             **os.environ,
             "TALLY_DATABASE_URL": url,
             "TALLY_OPERATOR_KEY": OPERATOR,
-            "TALLY_SCHEDULER": "off",
         }
         if url == "":
             env.pop("TALLY_DATABASE_URL")  # the embedded default: a SQLite file in workdir
