@@ -95,6 +95,16 @@ def connection() -> BaseDBAsyncClient:
     return connections.get("default")
 
 
+def lock_clause(conn: BaseDBAsyncClient) -> str:
+    """A row lock that does not conflict with the key-share locks foreign keys take.
+
+    FOR UPDATE would: a charge in flight holds a key-share lock on its workspace (its
+    idempotency row references it), so FOR UPDATE there deadlocks. SQLite serializes whole
+    transactions instead of locking rows.
+    """
+    return "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE"
+
+
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 

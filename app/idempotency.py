@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -29,11 +29,19 @@ class _KeyTaken(Exception):
     pass
 
 
+def _canonical(value: Any) -> str:
+    """One spelling per value: an instant in UTC, whatever offset the client wrote."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
 def request_hash(operation: str, request: Any) -> str:
-    """A fingerprint of what was asked, so a reused key with another request is caught."""
+    """A fingerprint of what was asked (parsed, not as typed), so a reused key with another
+    request is caught and a true retry is not."""
     body = asdict(request) if is_dataclass(request) else dict(request)
     body.pop("idempotency_key", None)
-    text = json.dumps({"operation": operation, "request": body}, sort_keys=True, default=str)
+    text = json.dumps({"operation": operation, "request": body}, sort_keys=True, default=_canonical)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -70,6 +78,22 @@ async def _first_result_id(
             f"idempotency key {key!r} was already used for a different request",
         )
     return record.result_id
+
+
+async def replay_recorded(
+    workspace_id: uuid.UUID,
+    key: str,
+    operation: str,
+    request: Any,
+    replay: Callable[[str], Awaitable[T]],
+) -> T | None:
+    """The first result of this exact request under `key`, or None when there is none."""
+    record = await IdempotencyRecord.get_or_none(workspace_id=workspace_id, key=key)
+    if record is None:
+        return None
+    if record.operation != operation or record.request_hash != request_hash(operation, request):
+        return None
+    return await replay(record.result_id)
 
 
 async def run_once(

@@ -62,9 +62,10 @@ def encode_cursor(entry_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "ledger":
+        entry_id = int(value)
+        if kind != "ledger" or not 0 < entry_id < 2**63:
             raise ValueError(kind)
-        return int(value)
+        return entry_id
     except ValueError:
         raise InvalidInput(f"after: {cursor!r} is not a cursor this ledger returned") from None
 

@@ -14,15 +14,25 @@ MAX_TABLE_ID = 200
 MAX_REASON = 500
 MAX_RESULTS = 1_000_000  # per usage report
 MAX_TOKENS = 100_000_000
+MAX_LABEL = 64  # provider, dataType, model, plan codes
+MAX_CREDITS = 10**12  # far above any real amount, far below the 64-bit columns
+
+
+def text(value: str | None, field: str, limit: int) -> str | None:
+    """Free text a client sends: bounded, and without NUL (PostgreSQL cannot store it)."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit}")
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters")
+    return value
 
 
 def idempotency_key(key: str) -> str:
     if not key:
         raise InvalidInput("idempotencyKey must not be empty")
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidInput(
-            f"idempotencyKey is {len(key)} characters long; at most {MAX_IDEMPOTENCY_KEY}"
-        )
+    text(key, "idempotencyKey", MAX_IDEMPOTENCY_KEY)
     return key
 
 
@@ -30,17 +40,12 @@ def name(value: str, field: str = "name") -> str:
     stripped = value.strip()
     if not stripped:
         raise InvalidInput(f"{field} must not be empty")
-    if len(stripped) > MAX_NAME:
-        raise InvalidInput(f"{field} is {len(stripped)} characters long; at most {MAX_NAME}")
+    text(stripped, field, MAX_NAME)
     return stripped
 
 
-def optional_text(value: str | None, field: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if len(value) > limit:
-        raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit}")
-    return value
+def label(value: str | None, field: str) -> str | None:
+    return text(value, field, MAX_LABEL)
 
 
 def whole_number(value: int, field: str, low: int, high: int) -> int:
@@ -65,6 +70,8 @@ def credit_amount(value: Decimal, field: str) -> int:
     """A non-negative Data Credit amount, in units; at most 4 decimal places (R1)."""
     if value < 0:
         raise InvalidInput(f"{field} must not be negative; got {value}")
+    if value > MAX_CREDITS:
+        raise InvalidInput(f"{field} must be at most {MAX_CREDITS:,} Data Credits; got {value}")
     try:
         return credits_to_units(value)
     except ValueError:

@@ -19,7 +19,7 @@ from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
 from graphql_schema.context import Context
-from graphql_schema.errors import with_input_codes
+from graphql_schema.errors import client_error, log_errors
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.schema import schema
 
@@ -40,7 +40,11 @@ class TallyGraphQL(GraphQL[Context, None]):
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        return with_input_codes(process_result(result))
+        """Every error leaves with a code; unexpected ones are logged here and masked."""
+        if result.errors:
+            log_errors(result.errors)
+            result.errors = [client_error(e) for e in result.errors]
+        return process_result(result)
 
 
 async def health(request: Request) -> Response:

@@ -8,13 +8,11 @@ variables GraphQL itself rejects, and INTERNAL_SERVER_ERROR, with no detail, for
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.http import GraphQLHTTPResponse
 
 from app.errors import DomainError, ErrorCode, Refused
 from graphql_schema.enums import ErrorCode as ErrorCodeEnum
@@ -43,19 +41,21 @@ def _domain_error(error: GraphQLError) -> DomainError | None:
     return original if isinstance(original, DomainError) else None
 
 
-def is_unexpected(error: GraphQLError) -> bool:
-    """A resolver failure that is not a domain error: a bug, never shown to the client."""
-    return (
-        error.original_error is not None and _domain_error(error) is None and not _is_input(error)
+def _is_input(error: GraphQLError) -> bool:
+    """Parsing, validation and variable coercion fail before any resolver runs: no path, and
+    no Python exception behind them. A path-less error with one (an extension failing) is not
+    the client's fault."""
+    return error.path is None and (
+        error.original_error is None or isinstance(error.original_error, GraphQLError)
     )
 
 
-def _is_input(error: GraphQLError) -> bool:
-    # Parsing, validation and variable coercion fail before any resolver runs: no path.
-    return error.path is None
+def is_unexpected(error: GraphQLError) -> bool:
+    """Not a domain error and not bad input: a bug, never shown to the client."""
+    return _domain_error(error) is None and not _is_input(error)
 
 
-def _client_error(error: GraphQLError) -> GraphQLError:
+def client_error(error: GraphQLError) -> GraphQLError:
     domain = _domain_error(error)
     if domain is not None:
         code, message = domain.code.value, domain.message
@@ -73,24 +73,8 @@ def _client_error(error: GraphQLError) -> GraphQLError:
     )
 
 
-class ErrorCodes(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = [_client_error(e) for e in result.errors]
-
-
 def log_errors(errors: list[GraphQLError]) -> None:
     """Log only what is unexpected, with its traceback; expected errors are not noise."""
     for error in errors:
         if is_unexpected(error):
-            log.error("unexpected error in %s", error.path, exc_info=error.original_error)
-
-
-def with_input_codes(response: GraphQLHTTPResponse) -> GraphQLHTTPResponse:
-    """Syntax errors are raised by the HTTP view before any extension runs: code them here."""
-    for error in response.get("errors") or []:
-        extensions = error.setdefault("extensions", {})
-        extensions.setdefault("code", ErrorCode.INVALID_INPUT.value)
-    return response
+            log.error("unexpected error at %s", error.path, exc_info=error.original_error)

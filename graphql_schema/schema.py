@@ -10,7 +10,6 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graphql_schema.errors import ErrorCodes, log_errors
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.scalars import SCALAR_MAP
@@ -23,7 +22,7 @@ class TallySchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        log_errors(errors)
+        """Logged once, in the view, where every error is coded (graphql_schema.asgi)."""
 
 
 schema = TallySchema(
@@ -34,6 +33,5 @@ schema = TallySchema(
         lambda: AddValidationRules(_LIMITS),
         ParserCache,
         ValidationCache,
-        ErrorCodes,
     ],
 )

@@ -27,6 +27,9 @@ class Usage:
 def check_usage(usage: Usage, count_field: str = "results") -> None:
     """Reject combinations that cannot be priced, naming the field at fault."""
     validation.whole_number(usage.results, count_field, 1, validation.MAX_RESULTS)
+    validation.label(usage.provider, "provider")
+    validation.label(usage.data_type, "dataType")
+    validation.label(usage.model, "model")
     if (usage.provider is None) != (usage.data_type is None):
         raise InvalidInput("provider and dataType go together: give both or neither")
     is_ai = usage.kind is UsageKind.AI

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,15 +30,16 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
     validation.idempotency_key(request.idempotency_key)
     if request.results is not None:
         validation.whole_number(request.results, "results", 1, validation.MAX_RESULTS)
-    validation.optional_text(request.reason, "reason", validation.MAX_REASON)
+    validation.text(request.reason, "reason", validation.MAX_REASON)
     charge_id = validation.object_id(request.charge_id, "charge")
+    request = replace(request, charge_id=str(charge_id))  # fingerprint the parsed id
 
     async def effect(conn: BaseDBAsyncClient, refund_id: uuid.UUID) -> Refund:
         # Lock order everywhere: charge, then workspace, then workbook.
         charge = await (
             Charge.filter(id=charge_id, workspace_id=workspace_id)
             .using_db(conn)
-            .select_for_update()
+            .select_for_update(no_key=True)
             .first()
         )
         if charge is None:

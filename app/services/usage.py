@@ -9,15 +9,15 @@ processes may charge one workspace at once without overspending (R12).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import validation
-from app.db import fetch_one
-from app.errors import ErrorCode, NotFound, Refused
-from app.idempotency import run_once
+from app.db import fetch_one, lock_clause
+from app.errors import ErrorCode, InvalidInput, NotFound, Refused
+from app.idempotency import replay_recorded, run_once
 from app.kinds import EntryType, Meter, is_billable
 from app.ledger import Posting, post
 from app.models import Charge, Workbook
@@ -50,6 +50,11 @@ UPDATE workspace
 RETURNING actions_capacity - actions_used AS actions_remaining, credit_balance
 """
 
+_LOCKED_STATE = (
+    "SELECT actions_capacity - actions_used AS remaining, credit_balance FROM workspace"
+    " WHERE id = $1"
+)
+
 # Counted only while a limit is in force; refused once spent reaches the limit, even for a
 # charge of 0 credits, and never taken past it (R11, R12).
 _COUNT_SPEND = """
@@ -62,18 +67,29 @@ RETURNING spend_limit, spend_epoch
 
 async def record_usage(workspace_id: uuid.UUID, report: UsageReport, now: datetime) -> Charge:
     validation.idempotency_key(report.idempotency_key)
-    validation.optional_text(report.table_id, "tableId", validation.MAX_TABLE_ID)
+    validation.text(report.table_id, "tableId", validation.MAX_TABLE_ID)
     workbook = await get_workbook(workspace_id, report.workbook_id)
+    # The fingerprint is of the parsed request: the same workbook however its id is spelled.
+    report = replace(report, workbook_id=str(workbook.id))
     if report.run_id is not None:
         raise NotFound(f"run {report.run_id} not found")
-    cost = await cost_of(report.usage)
+    try:
+        cost = await cost_of(report.usage)
+    except InvalidInput:
+        # A retry of a charge whose price row was since edited away still replays (R13).
+        replayed = await replay_recorded(
+            workspace_id, report.idempotency_key, "recordUsage", report, _load_charge
+        )
+        if replayed is None:
+            raise
+        return replayed
     billable = is_billable(report.usage.kind)
 
     async def effect(conn: BaseDBAsyncClient, charge_id: uuid.UUID) -> Charge:
         balances = await _debit(conn, workspace_id, cost) if billable else None
-        epoch = None
-        if billable and workbook.spend_limit is not None:
-            epoch = await _count_spend(conn, workbook, cost.credits)
+        # Decided inside the transaction, never from the read above: a limit set a moment ago
+        # counts (R11). With no limit the update changes nothing.
+        epoch = await _count_spend(conn, workbook, cost.credits) if billable else None
         charge = await _insert_charge(
             conn, charge_id, workspace_id, workbook.id, report, cost, epoch, now
         )
@@ -100,37 +116,41 @@ async def record_usage(workspace_id: uuid.UUID, report: UsageReport, now: dateti
         request=report,
         now=now,
         effect=effect,
-        replay=lambda result_id: Charge.get(id=uuid.UUID(result_id)),
+        replay=_load_charge,
     )
+
+
+async def _load_charge(result_id: str) -> Charge:
+    return await Charge.get(id=uuid.UUID(result_id))
 
 
 async def _debit(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, cost: Cost) -> Balances:
     """Take both meters or neither; refuse in the order of R25."""
-    for _ in range(3):
-        row = await fetch_one(conn, _DEBIT, str(workspace_id), cost.actions, cost.credits)
-        if row is not None:
-            return Balances(row["actions_remaining"], row["credit_balance"])
-        state = await fetch_one(
-            conn,
-            "SELECT actions_capacity - actions_used AS remaining, credit_balance, "
-            "actions_period_end FROM workspace WHERE id = $1",
-            str(workspace_id),
-        )
+    row = await fetch_one(conn, _DEBIT, str(workspace_id), cost.actions, cost.credits)
+    if row is None:
+        # Lock the row so the state that decides the refusal cannot move under us. If a refund
+        # landed since the update failed, the charge fits now and the update below succeeds.
+        state = await fetch_one(conn, _LOCKED_STATE + lock_clause(conn), str(workspace_id))
         assert state is not None
-        if state["remaining"] < cost.actions:
-            raise Refused(
-                ErrorCode.ACTIONS_EXHAUSTED,
-                f"this needs {cost.actions} Actions and {state['remaining']} remain this month;"
-                " Actions cannot be bought, a higher plan tier has more",
-            )
-        if state["credit_balance"] < cost.credits:
-            raise Refused(
-                ErrorCode.INSUFFICIENT_DATA_CREDITS,
-                f"this costs {units_to_credits(cost.credits)} Data Credits and the balance is "
-                f"{units_to_credits(state['credit_balance'])}",
-            )
-        # A refund or grant landed between the update and the read: try again.
-    raise Refused(ErrorCode.INSUFFICIENT_DATA_CREDITS, "the balance changed; try again")
+        _refuse_if_short(state, cost)
+        row = await fetch_one(conn, _DEBIT, str(workspace_id), cost.actions, cost.credits)
+        assert row is not None
+    return Balances(row["actions_remaining"], row["credit_balance"])
+
+
+def _refuse_if_short(state: dict, cost: Cost) -> None:
+    if state["remaining"] < cost.actions:
+        raise Refused(
+            ErrorCode.ACTIONS_EXHAUSTED,
+            f"this needs {cost.actions} Actions and {state['remaining']} remain this month;"
+            " Actions cannot be bought, a higher plan tier has more",
+        )
+    if state["credit_balance"] < cost.credits:
+        raise Refused(
+            ErrorCode.INSUFFICIENT_DATA_CREDITS,
+            f"this costs {units_to_credits(cost.credits)} Data Credits and the balance is "
+            f"{units_to_credits(state['credit_balance'])}",
+        )
 
 
 async def _count_spend(conn: BaseDBAsyncClient, workbook: Workbook, credits: int) -> int | None:

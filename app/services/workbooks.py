@@ -57,7 +57,7 @@ async def set_spend_limit(
     wid = validation.object_id(workbook_id, "workbook")
     async with in_transaction() as conn:
         query = Workbook.filter(id=wid, workspace_id=workspace_id).using_db(conn)
-        workbook = await query.select_for_update().first()
+        workbook = await query.select_for_update(no_key=True).first()
         if workbook is None:
             raise NotFound(f"workbook {workbook_id} not found")
         if limit_units is None:

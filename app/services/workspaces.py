@@ -38,7 +38,7 @@ class Cycle:
 
 
 async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
-    plan = await get_plan(request.plan)
+    plan = await get_plan(validation.label(request.plan, "plan") or "")
     if plan is None:
         raise InvalidInput(f"unknown plan {request.plan!r}")
     if not request.trial:
@@ -124,7 +124,9 @@ async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) ->
     kid = validation.object_id(key_id, "API key")
     async with in_transaction() as conn:
         # The workspace row serializes concurrent revocations of its keys.
-        await Workspace.filter(id=workspace_id).using_db(conn).select_for_update().first()
+        await (
+            Workspace.filter(id=workspace_id).using_db(conn).select_for_update(no_key=True).first()
+        )
         key = await ApiKey.filter(id=kid, workspace_id=workspace_id).using_db(conn).first()
         if key is None:
             raise NotFound(f"API key {key_id} not found")
