@@ -166,6 +166,12 @@ DEBIT = (
     " - $3 WHERE id = $1 AND actions_used + $2 <= actions_capacity AND credit_balance >= $3"
     " RETURNING actions_capacity - actions_used AS actions_remaining, credit_balance"
 )
+SPEND = (
+    "UPDATE workbook SET spent = CASE WHEN spend_limit IS NULL THEN spent ELSE spent + $2 END"
+    " WHERE id = $1 AND (spend_limit IS NULL"
+    " OR (spent < spend_limit AND spent + $2 <= spend_limit))"
+    " RETURNING spend_limit, spend_epoch"
+)
 CHARGE = (
     'INSERT INTO "charge" ("id","table_id","kind","provider","data_type","model",'
     '"input_tokens","output_tokens","own_api_key","results","actions","credits",'
@@ -190,6 +196,7 @@ async def sql_charge(conn: asyncpg.Connection, t: Tenant, key: str, with_reads: 
     async with conn.transaction():
         await conn.fetch(CLAIM, key, "recordUsage", "0" * 64, str(charge_id), now, ws)
         row = await conn.fetchrow(DEBIT, ws, 1, 5000)
+        await conn.fetchrow(SPEND, wb, 5000)
         await conn.execute(
             CHARGE, charge_id, "ENRICHMENT", "linkedin", "profile", 5000, key, now, ws, wb
         )
@@ -235,6 +242,7 @@ async def main(args: argparse.Namespace) -> None:
             sql_hot = [await make_tenant(client, "enterprise")]
             await http_mode(client, "warmup", many, 200, args.clients)
             pool = await asyncpg.create_pool(dsn, min_size=args.clients, max_size=args.clients)
+            await sql_mode(pool, "sql warmup", sql_many, 200, args.clients, True)
             results: list[Result] = []
             baseline: dict[str, Result] = {}
             for label, http_tenants, sql_tenants in (
