@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite://tally.sqlite3"
@@ -44,4 +44,4 @@ def ensure_operator_key(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key + "\n")
-    return Settings(**{**settings.__dict__, "operator_key": key}), path
+    return replace(settings, operator_key=key), path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 from datetime import datetime
 
+from app.kinds import BillingInterval
+
 
 def add_months(anchor: datetime, months: int) -> datetime:
     """The anchor moved by whole months, the day clamped to the month's last day.
@@ -17,5 +19,6 @@ def add_months(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month0 + 1, day=day)
 
 
-def months_in_interval(annual: bool) -> int:
-    return 12 if annual else 1
+def months_in(interval: BillingInterval) -> int:
+    """Months in one billing cycle: annual plans renew yearly (R17)."""
+    return 12 if interval is BillingInterval.ANNUAL else 1

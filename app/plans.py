@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.catalog import PlanSpec
+from app.cycles import months_in
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.units import CREDIT_SCALE
@@ -66,7 +67,7 @@ def trial_terms(plan: PlanSpec, trial_credits_units: int) -> Terms:
 
 
 def cycle_grant(monthly_credits_units: int, interval: BillingInterval) -> int:
-    return monthly_credits_units * (12 if interval is BillingInterval.ANNUAL else 1)
+    return monthly_credits_units * months_in(interval)
 
 
 def credit_cap(monthly_credits_units: int, interval: BillingInterval) -> int:

@@ -6,13 +6,10 @@ the edges (API input and output); a float never touches an amount.
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Decimal
 
 CREDIT_SCALE = 10_000  # minor units per Data Credit
 CENT_SCALE = 100  # cents per USD
-
-_AMOUNT = re.compile(r"^(?P<int>\d{1,15})(?:\.(?P<frac>\d{1,20}))?$")
 
 
 def credits_to_units(value: Decimal | int | str) -> int:
@@ -35,20 +32,6 @@ def cents_to_usd(cents: int) -> Decimal:
 def usd_to_cents(usd: Decimal) -> int:
     """Money rounds half-up to the cent (R32)."""
     return int((usd * CENT_SCALE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def parse_credit_amount(text: str) -> int:
-    """Parse a non-negative credit amount written as a decimal string into units.
-
-    Raises ValueError with a message a client can act on.
-    """
-    match = _AMOUNT.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f'{text!r} is not a non-negative decimal amount such as "12.5"')
-    frac = (match["frac"] or "").rstrip("0")
-    if len(frac) > 4:
-        raise ValueError(f"{text} has more than 4 decimal places (the unit is 0.0001 credit)")
-    return credits_to_units(Decimal(text.strip()))
 
 
 def _plain(d: Decimal) -> Decimal:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app import validation
 from app.catalog import AiModelSpec, PriceSpec
@@ -94,5 +94,5 @@ async def estimate(usage: Usage) -> Cost:
     For AI, tokens are per record and each record's charge rounds up on its own.
     """
     check_usage(usage, "records")
-    one = await cost_of(Usage(**{**usage.__dict__, "results": 1}), "records")
+    one = await cost_of(replace(usage, results=1), "records")
     return Cost(one.actions * usage.results, one.credits * usage.results)

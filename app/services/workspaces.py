@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 from app import validation
 from app.auth import hash_secret, new_secret
 from app.catalog.store import billing_spec, get_plan
-from app.cycles import add_months
+from app.cycles import add_months, months_in
 from app.errors import InvalidInput, NotFound
 from app.kinds import BillingInterval, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
@@ -43,8 +43,7 @@ async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
         raise InvalidInput(f"unknown plan {request.plan!r}")
     if not request.trial:
         terms = resolve_terms(plan, request.credit_tier, request.billing_interval)
-        annual = terms.interval is BillingInterval.ANNUAL
-        period_end = add_months(now, 12 if annual else 1)
+        period_end = add_months(now, months_in(terms.interval))
         return Cycle(terms, WorkspaceStatus.ACTIVE, period_end, add_months(now, 1), None)
     billing = await billing_spec()
     if plan.code == billing.free_plan:

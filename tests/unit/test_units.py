@@ -7,7 +7,6 @@ import pytest
 from app.units import (
     cents_to_usd,
     credits_to_units,
-    parse_credit_amount,
     units_to_credits,
     usd_to_cents,
 )
@@ -33,19 +32,6 @@ def test_r01_credits_print_without_exponent_or_trailing_zeros(units, text):
 def test_r01_a_fifth_decimal_place_is_refused():
     with pytest.raises(ValueError, match="more than 4 decimal places"):
         credits_to_units("0.00001")
-
-
-@pytest.mark.parametrize(
-    ("text", "units"), [("12.5", 125_000), ("12.50000", 125_000), (" 7 ", 70_000)]
-)
-def test_r01_parse_credit_amount(text, units):
-    assert parse_credit_amount(text) == units
-
-
-@pytest.mark.parametrize("text", ["-1", "1e3", "abc", "", "0.12345", "1,5"])
-def test_r01_parse_credit_amount_refuses(text):
-    with pytest.raises(ValueError):
-        parse_credit_amount(text)
 
 
 @pytest.mark.parametrize(
