@@ -16,6 +16,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     operator_key: str | None = None
     catalog_path: str | None = None
+    scheduler: bool = True  # run the scheduler in the API process (TALLY_SCHEDULER=off: not)
+    scheduler_interval: float = 60.0  # seconds between ticks
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -23,7 +25,18 @@ class Settings:
             database_url=os.environ.get("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             operator_key=os.environ.get("TALLY_OPERATOR_KEY") or None,
             catalog_path=os.environ.get("TALLY_CATALOG") or None,
+            scheduler=_switch(os.environ.get("TALLY_SCHEDULER", "on")),
+            scheduler_interval=float(os.environ.get("TALLY_SCHEDULER_INTERVAL") or 60),
         )
+
+
+def _switch(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"on", "true", "1", "yes"}:
+        return True
+    if lowered in {"off", "false", "0", "no"}:
+        return False
+    raise ValueError(f"TALLY_SCHEDULER must be on or off; got {value!r}")
 
 
 def ensure_operator_key(

@@ -22,3 +22,28 @@ def add_months(anchor: datetime, months: int) -> datetime:
 def months_in(interval: BillingInterval) -> int:
     """Months in one billing cycle: annual plans renew yearly (R17)."""
     return 12 if interval is BillingInterval.ANNUAL else 1
+
+
+def months_since(anchor: datetime, boundary: datetime) -> int:
+    """How many months after `anchor` a boundary lies (a boundary is `add_months(anchor, n)`).
+
+    Clamping only moves the day within its month, so the month count alone identifies it.
+    """
+    return (boundary.year - anchor.year) * 12 + boundary.month - anchor.month
+
+
+def next_boundary(anchor: datetime, boundary: datetime, months: int) -> datetime:
+    """The boundary `months` after `boundary`, counted from the anchor so it never drifts."""
+    return add_months(anchor, months_since(anchor, boundary) + months)
+
+
+def fraction_left(start: datetime, end: datetime, now: datetime) -> tuple[int, int]:
+    """The part of [start, end) still ahead at `now`, as (numerator, denominator) in
+    microseconds, clamped between 0 and 1 (R33: the stored cycle may lie in the past)."""
+    total = _micros(end - start)
+    left = min(max(_micros(end - now), 0), total)
+    return left, total
+
+
+def _micros(delta) -> int:  # timedelta -> whole microseconds, exactly
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

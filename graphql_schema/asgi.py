@@ -22,6 +22,7 @@ from graphql_schema.context import Context
 from graphql_schema.errors import client_error, log_errors
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.schema import schema
+from jobs.scheduler import Scheduler
 
 log = logging.getLogger("tally")
 
@@ -63,9 +64,15 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_database:
             await start_database(settings)
+        scheduler = None
+        if manage_database and settings.scheduler:
+            scheduler = Scheduler(settings.scheduler_interval)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:  # before the database closes under a running job
+                await scheduler.stop()
             if manage_database:
                 await close_database()
 

@@ -11,6 +11,13 @@ from app.errors import NotFound
 from app.models import Charge as ChargeModel
 from app.services.costs import Usage
 from app.services.refunds import RefundRequest, refund_charge
+from app.services.subscriptions import (
+    PlanChangeRequest,
+    cancel_subscription,
+    change_plan,
+    withdraw_pending_change,
+)
+from app.services.topups import TopUpRequest, purchase_top_up
 from app.services.usage import UsageReport, record_usage
 from app.services.workbooks import create_workbook, set_spend_limit
 from app.services.workspaces import (
@@ -23,6 +30,7 @@ from app.validation import credit_amount, object_id
 from graphql_schema.context import Info
 from graphql_schema.enums import Role
 from graphql_schema.errors import Refusal, refusal_or
+from graphql_schema.types.billing import ChangePlanInput, TopUp, TopUpInput
 from graphql_schema.types.usage import Charge, RecordUsageInput, Refund, RefundInput
 from graphql_schema.types.workbook import Workbook
 from graphql_schema.types.workspace import (
@@ -35,6 +43,8 @@ from graphql_schema.types.workspace import (
 
 RecordUsageResult = Annotated[Charge | Refusal, strawberry.union("RecordUsageResult")]
 RefundResult = Annotated[Refund | Refusal, strawberry.union("RefundResult")]
+TopUpResult = Annotated[TopUp | Refusal, strawberry.union("TopUpResult")]
+ChangePlanResult = Annotated[Workspace | Refusal, strawberry.union("ChangePlanResult")]
 SetSpendLimitResult = Annotated[Workbook | Refusal, strawberry.union("SetSpendLimitResult")]
 
 
@@ -139,3 +149,48 @@ class Mutation:
             return Workbook(row=await set_spend_limit(workspace_id, workbook_id, units))
 
         return await refusal_or(update)
+
+    @strawberry.mutation(description="R19, admin: buy Data Credits once, up to the cap.")
+    async def purchase_top_up(self, info: Info, input: TopUpInput) -> TopUpResult:
+        workspace_id = await info.context.admin_workspace_id()
+        request = TopUpRequest(
+            credits=credit_amount(input.credits, "credits"),
+            idempotency_key=input.idempotency_key,
+            meter=input.meter,
+        )
+
+        async def buy() -> TopUp:
+            return TopUp(row=await purchase_top_up(workspace_id, request, info.context.now))
+
+        return await refusal_or(buy)
+
+    @strawberry.mutation(
+        description="R20/R21, admin: upgrades now (prorated), downgrades at the cycle end."
+    )
+    async def change_plan(self, info: Info, input: ChangePlanInput) -> ChangePlanResult:
+        workspace_id = await info.context.admin_workspace_id()
+        request = PlanChangeRequest(
+            plan=input.plan,
+            idempotency_key=input.idempotency_key,
+            credit_tier=input.credit_tier,
+            billing_interval=input.billing_interval,
+        )
+
+        async def change() -> Workspace:
+            return Workspace(row=await change_plan(workspace_id, request, info.context.now))
+
+        return await refusal_or(change)
+
+    @strawberry.mutation(description="R21, admin: take back a pending change.")
+    async def withdraw_pending_change(self, info: Info) -> Workspace:
+        workspace_id = await info.context.admin_workspace_id()
+        return Workspace(row=await withdraw_pending_change(workspace_id))
+
+    @strawberry.mutation(description="R21, admin: move to free at the cycle end.")
+    async def cancel_subscription(self, info: Info) -> ChangePlanResult:
+        workspace_id = await info.context.admin_workspace_id()
+
+        async def cancel() -> Workspace:
+            return Workspace(row=await cancel_subscription(workspace_id))
+
+        return await refusal_or(cancel)

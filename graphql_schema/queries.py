@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
 from app.catalog.store import list_ai_models, list_plans, list_prices
 from app.errors import NotFound
 from app.ledger import ledger_page
 from app.models import Charge as ChargeModel
+from app.services.billing import list_billing_charges
 from app.services.costs import Usage, estimate
 from app.services.workbooks import get_workbook
 from app.services.workspaces import get_workspace, list_api_keys
 from app.units import units_to_credits
 from app.validation import object_id
 from graphql_schema.context import Info
+from graphql_schema.types.billing import BillingCharge
 from graphql_schema.types.catalog import AiModel, Plan, Price
 from graphql_schema.types.ledger import LedgerConnection
 from graphql_schema.types.usage import Charge, Estimate, EstimateInput
@@ -94,3 +99,16 @@ class Query:
     async def api_keys(self, info: Info) -> list[ApiKey]:
         workspace_id = await info.context.admin_workspace_id()
         return [ApiKey(row=k) for k in await list_api_keys(workspace_id)]
+
+    @strawberry.field(
+        description="What the workspace is billed in USD: plan fees, upgrades, top-ups. Charges"
+        " created in [from, to); with neither, those of the current cycle."
+    )
+    async def billing_charges(
+        self,
+        info: Info,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> list[BillingCharge]:
+        workspace = await get_workspace(await info.context.workspace_id())
+        return [BillingCharge(row=c) for c in await list_billing_charges(workspace, from_, to)]

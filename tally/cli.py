@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -104,6 +108,117 @@ async def _create_workspace(
         raise typer.Exit(2) from None
     finally:
         await close_database()
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the scheduler alone (set TALLY_SCHEDULER=off on the API processes then)."""
+    settings = Settings.from_env()
+    typer.echo(
+        f"Tally scheduler: ticking every {settings.scheduler_interval:g} s"
+        f"  database: {settings.database_url}",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_run_scheduler(settings))
+
+
+async def _run_scheduler(settings: Settings) -> None:
+    from app.db import close_database
+    from graphql_schema.asgi import start_database
+    from jobs.scheduler import Scheduler
+
+    await start_database(settings)
+    ticker = Scheduler(settings.scheduler_interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    ticker.start()
+    try:
+        await stop.wait()
+    finally:
+        await ticker.stop()
+        await close_database()
+
+
+jobs_cli = typer.Typer(help="Run the scheduled jobs by hand, against any clock.")
+cli.add_typer(jobs_cli, name="jobs")
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """Name the jobs."""
+    from jobs.registry import JOBS
+
+    for job in JOBS.values():
+        typer.echo(f"{job.name:14} {job.description}")
+    typer.echo(f"{'all':14} Every job above, in this order.")
+
+
+def _parse_now(value: str | None) -> datetime:
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 timestamp: {value!r}") from None
+    if moment.tzinfo is None:  # a bare timestamp is read as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@jobs_cli.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="A job from `tally jobs list`, or all.")],
+    now: Annotated[
+        str | None, typer.Option(help="Act as if the clock read this (ISO-8601; UTC if bare).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Workspaces per transaction.")] = 100,
+) -> None:
+    """Run one job once, catching up period by period, and print what it did."""
+    from jobs.registry import JOBS
+
+    names = list(JOBS) if name == "all" else [name]
+    if any(n not in JOBS for n in names):
+        raise typer.BadParameter(f"no job {name!r}; `tally jobs list` names them")
+    moment = _parse_now(now)
+    failed = asyncio.run(_run_jobs(Settings.from_env(), names, moment, batch_size))
+    if failed:
+        raise typer.Exit(1)
+
+
+PROGRESS_FROM = 100  # workspaces: below this a bar only flickers
+
+
+async def _run_jobs(settings: Settings, names: list[str], now: datetime, batch: int) -> int:
+    from rich.progress import Progress
+
+    from app.db import close_database
+    from graphql_schema.asgi import start_database
+    from jobs.registry import due, run_job
+
+    await start_database(settings)
+    failed = 0
+    try:
+        for name in names:
+            count = await due(name, now)
+            with Progress(transient=True, disable=count < PROGRESS_FROM) as bar:
+                task = bar.add_task(name, total=count)
+                result = await run_job(
+                    name, now, batch_size=batch, on_progress=partial(bar.advance, task)
+                )
+            steps = ", ".join(f"{k} {v}" for k, v in sorted(result.steps.items())) or "none"
+            typer.echo(
+                f"{name}: {result.workspaces} workspaces, {result.renewals} periods"
+                f" ({steps}), {len(result.failed)} failed, as of {now.isoformat()}"
+            )
+            for workspace_id in result.failed:
+                typer.echo(f"  failed: workspace {workspace_id} (see the log)", err=True)
+            failed += len(result.failed)
+    finally:
+        await close_database()
+    return failed
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Database tables. Amounts are integers of minor units (R1); see app.units."""
 
+from app.models.billing import BillingCharge, Renewal
 from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
 from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund
 from app.models.workspace import ApiKey, Workbook, Workspace
@@ -7,6 +8,7 @@ from app.models.workspace import ApiKey, Workbook, Workspace
 __all__ = [
     "AiModel",
     "ApiKey",
+    "BillingCharge",
     "BillingSetting",
     "Charge",
     "IdempotencyRecord",
@@ -15,6 +17,7 @@ __all__ = [
     "PlanTier",
     "Price",
     "Refund",
+    "Renewal",
     "Workbook",
     "Workspace",
 ]

@@ -21,9 +21,15 @@ class Workspace(Model):
     credit_balance = fields.BigIntField()
     monthly_credits = fields.BigIntField()  # this cycle's grant per month, in units
     created_at = fields.DatetimeField()
+    # A change waiting for the cycle end (R21, R27, R30), or a plan chosen during a trial.
+    pending_plan_code = fields.CharField(max_length=32, null=True)
+    pending_credit_tier = fields.IntField(null=True)
+    pending_interval = fields.CharField(max_length=16, null=True)
 
     class Meta:
         table = "workspace"
+        # The scheduler finds due work by this column (every cycle boundary is a month one).
+        indexes = (("actions_period_end",),)
 
 
 class ApiKey(Model):

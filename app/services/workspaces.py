@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 
 from app import validation
 from app.auth import hash_secret, new_secret
+from app.billing import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
 from app.cycles import add_months, months_in
 from app.errors import InvalidInput, NotFound
@@ -17,6 +18,7 @@ from app.kinds import BillingInterval, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import ApiKey, Workspace
 from app.plans import Terms, resolve_terms, trial_terms
+from app.services.billing import ChargeKind, bill, plan_fee_description
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Cycle:
     period_end: datetime
     actions_period_end: datetime
     trial_ends_at: datetime | None
+    fee_cents: int = 0  # the first cycle's price; a trial and the free plan cost nothing
+    fee_description: str = ""
 
 
 async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
@@ -44,7 +48,12 @@ async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
     if not request.trial:
         terms = resolve_terms(plan, request.credit_tier, request.billing_interval)
         period_end = add_months(now, months_in(terms.interval))
-        return Cycle(terms, WorkspaceStatus.ACTIVE, period_end, add_months(now, 1), None)
+        assert terms.credit_tier is not None
+        fee = cycle_price_cents(plan, terms.credit_tier, terms.interval, await billing_spec())
+        description = plan_fee_description(plan, terms, now)
+        return Cycle(
+            terms, WorkspaceStatus.ACTIVE, period_end, add_months(now, 1), None, fee, description
+        )
     billing = await billing_spec()
     if plan.code == billing.free_plan:
         raise InvalidInput(f"a trial is of a paid plan's features, such as {billing.trial_plan!r}")
@@ -89,6 +98,18 @@ async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Worksp
             Posting(Meter.DATA_CREDITS, terms.cycle_grant_units, terms.cycle_grant_units),
         ]
         await post(conn, workspace.id, EntryType.GRANT, grants, now)
+        if cycle.fee_cents > 0:
+            await bill(
+                conn,
+                workspace.id,
+                ChargeKind.PLAN_FEE,
+                period_start=now,
+                terms=terms,
+                amount_cents=cycle.fee_cents,
+                credits=terms.cycle_grant_units,
+                description=cycle.fee_description,
+                now=now,
+            )
     return workspace, secret
 
 

@@ -89,9 +89,21 @@ class Workspace:
     def current_period(self) -> Period:
         return Period(start=self.row.period_start, end=self.row.period_end)
 
-    @strawberry.field(description="A downgrade or cancellation waiting for the cycle end (R21).")
-    def pending_change(self) -> PendingChange | None:
-        return None  # plan changes arrive with the cycles work; until then none is pending
+    @strawberry.field(
+        description="A downgrade, cancellation or a plan chosen in a trial, due at the cycle end."
+    )
+    async def pending_change(self) -> PendingChange | None:
+        m = self.row
+        if m.pending_plan_code is None:
+            return None
+        spec = await get_plan(m.pending_plan_code)
+        assert spec is not None, f"pending change to unknown plan {m.pending_plan_code}"
+        return PendingChange(
+            plan=Plan.of(spec),
+            credit_tier=m.pending_credit_tier,
+            billing_interval=DomainInterval(m.pending_interval or m.billing_interval),
+            effective_at=m.period_end,
+        )
 
     @strawberry.field
     def actions(self) -> ActionsMeter:

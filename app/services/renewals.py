@@ -1,0 +1,288 @@
+"""Renewing cycles: find due workspaces, claim them in the database, apply each due step.
+
+Due work is found by `actions_period_end` (every boundary is a month one) and claimed with
+`FOR NO KEY UPDATE SKIP LOCKED`, so schedulers in any number of processes share the work
+without waiting on each other. Each step is applied by a conditional UPDATE on the boundary
+and recorded in `renewal`, unique per (workspace, period start): a step is applied once
+whatever runs twice, and a crash rolls back whole batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.billing import cycle_price_cents
+from app.catalog import BillingSpec, PlanSpec
+from app.catalog.store import billing_spec, list_plans
+from app.db import fetch, fetch_one
+from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
+from app.ledger import Posting, post
+from app.models import Renewal, Workspace
+from app.renewal import Pending, State, Step, plan_step
+from app.services.billing import ChargeKind, bill, plan_fee_description
+
+log = logging.getLogger("tally.renewals")
+
+DEFAULT_BATCH = 100
+
+
+@dataclass
+class SweepResult:
+    workspaces: int = 0
+    steps: Counter[str] = field(default_factory=Counter)
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def renewals(self) -> int:
+        return sum(self.steps.values())
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which due workspaces a sweep takes: all, trials only, or named ones."""
+
+    trials_only: bool = False
+    workspace_ids: Collection[uuid.UUID] | None = None
+
+
+def _where(now: datetime, scope: Scope, skip: Collection[uuid.UUID]) -> tuple[str, list]:
+    clauses, args = ["actions_period_end <= $1"], [now]
+    if scope.trials_only:
+        clauses.append(f"status = '{WorkspaceStatus.TRIALING.value}'")
+    for ids, op in ((scope.workspace_ids, "IN"), (skip or None, "NOT IN")):
+        if ids is not None:
+            marks = ", ".join(f"${len(args) + i + 1}" for i in range(len(ids)))
+            clauses.append(f"id {op} ({marks or 'NULL'})")
+            args.extend(str(i) for i in ids)
+    return " AND ".join(clauses), args
+
+
+async def count_due(now: datetime, scope: Scope = Scope()) -> int:
+    from app.db import connection
+
+    where, args = _where(now, scope, ())
+    row = await fetch_one(connection(), f"SELECT COUNT(*) AS n FROM workspace WHERE {where}", *args)
+    return int(row["n"]) if row else 0
+
+
+async def _claim(
+    conn: BaseDBAsyncClient, now: datetime, scope: Scope, skip: set[uuid.UUID], limit: int
+) -> list[uuid.UUID]:
+    where, args = _where(now, scope, skip)
+    lock = "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE SKIP LOCKED"
+    query = (
+        f"SELECT id FROM workspace WHERE {where}"
+        f" ORDER BY actions_period_end LIMIT {int(limit)}{lock}"
+    )
+    return [uuid.UUID(str(r["id"])) for r in await fetch(conn, query, *args)]
+
+
+async def sweep(
+    now: datetime,
+    scope: Scope = Scope(),
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    on_progress: Callable[[int], None] | None = None,
+) -> SweepResult:
+    """Apply every step due by `now` to every due workspace in scope, period by period."""
+    plans = {p.code: p for p in await list_plans()}
+    billing = await billing_spec()
+    result = SweepResult()
+    skip: set[uuid.UUID] = set()
+    while True:
+        try:
+            async with in_transaction() as conn:
+                ids = await _claim(conn, now, scope, skip, batch_size)
+                steps = [await advance(conn, i, now, plans, billing) for i in ids]
+        except Exception:
+            log.exception("renewal batch failed; retrying its workspaces one at a time")
+            ids, steps = await _one_by_one(now, scope, skip, batch_size, plans, billing, result)
+        if not ids:
+            return result
+        for done in steps:
+            result.steps.update(done)
+        result.workspaces += len(steps)
+        if on_progress is not None:
+            on_progress(len(ids))
+
+
+async def _one_by_one(
+    now: datetime,
+    scope: Scope,
+    skip: set[uuid.UUID],
+    limit: int,
+    plans: dict[str, PlanSpec],
+    billing: BillingSpec,
+    result: SweepResult,
+) -> tuple[list[uuid.UUID], list[list[str]]]:
+    """After a failed batch: isolate the workspace that fails, so it cannot block the rest.
+
+    Returns the workspaces claimed and the steps of those that succeeded.
+    """
+    async with in_transaction() as conn:
+        ids = await _claim(conn, now, scope, skip, limit)
+    steps = []
+    for workspace_id in ids:
+        try:
+            async with in_transaction() as conn:
+                steps.append(await advance(conn, workspace_id, now, plans, billing))
+        except Exception:
+            log.exception("workspace %s could not be renewed; skipped this sweep", workspace_id)
+            skip.add(workspace_id)
+            result.failed.append(workspace_id)
+    return ids, steps
+
+
+async def advance(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    now: datetime,
+    plans: dict[str, PlanSpec],
+    billing: BillingSpec,
+) -> list[str]:
+    """Apply each step due by `now`, oldest first, so every period gets its own cap."""
+    done: list[str] = []
+    while True:
+        row = await Workspace.filter(id=workspace_id).using_db(conn).first()
+        if row is None or row.actions_period_end > now:
+            return done
+        step = plan_step(state_of(row), plans, billing)
+        if await _apply(conn, row, step, plans, billing, now):
+            done.append(step.kind.value)
+
+
+def state_of(row: Workspace) -> State:
+    pending = None
+    if row.pending_plan_code is not None:
+        interval = BillingInterval(row.pending_interval) if row.pending_interval else None
+        pending = Pending(row.pending_plan_code, row.pending_credit_tier, interval)
+    return State(
+        plan_code=row.plan_code,
+        credit_tier=row.credit_tier,
+        interval=BillingInterval(row.billing_interval),
+        status=WorkspaceStatus(row.status),
+        anchor=row.anchor_at,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        actions_period_end=row.actions_period_end,
+        actions_capacity=row.actions_capacity,
+        actions_used=row.actions_used,
+        balance=row.credit_balance,
+        pending=pending,
+    )
+
+
+# The step applies only to the state it was computed from; anything else re-plans.
+_APPLY = """
+UPDATE workspace
+   SET plan_code = $5, credit_tier = $6, billing_interval = $7, status = $8, anchor_at = $9,
+       period_start = $10, period_end = $11, actions_period_end = $12,
+       actions_capacity = $13, actions_used = 0, credit_balance = $14, monthly_credits = $15,
+       pending_plan_code = CASE WHEN $16 THEN NULL ELSE pending_plan_code END,
+       pending_credit_tier = CASE WHEN $16 THEN NULL ELSE pending_credit_tier END,
+       pending_interval = CASE WHEN $16 THEN NULL ELSE pending_interval END
+ WHERE id = $1 AND actions_period_end = $2 AND credit_balance = $3 AND actions_used = $4
+RETURNING id
+"""
+
+
+async def _apply(
+    conn: BaseDBAsyncClient,
+    row: Workspace,
+    step: Step,
+    plans: dict[str, PlanSpec],
+    billing: BillingSpec,
+    now: datetime,
+) -> bool:
+    terms, credits = step.terms, step.credits
+    balance = credits.after if credits is not None else row.credit_balance
+    updated = await fetch_one(
+        conn,
+        _APPLY,
+        str(row.id),
+        step.at,
+        row.credit_balance,
+        row.actions_used,
+        terms.plan_code,
+        terms.credit_tier,
+        terms.interval.value,
+        step.status.value,
+        step.anchor,
+        step.period_start,
+        step.period_end,
+        step.actions_period_end,
+        terms.monthly_actions,
+        balance,
+        terms.monthly_credits_units if step.opens_cycle else row.monthly_credits,
+        step.opens_cycle,
+    )
+    if updated is None:
+        return False  # another process moved this workspace first; re-read and re-plan
+    await Renewal.create(
+        using_db=conn,
+        workspace_id=row.id,
+        period_start=step.at,
+        kind=step.kind.value,
+        plan_code=terms.plan_code,
+        credit_tier=terms.credit_tier,
+        billing_interval=terms.interval.value,
+        credits_before=row.credit_balance,
+        credits_expired=credits.expired if credits else 0,
+        credits_granted=credits.granted if credits else 0,
+        credits_capped=credits.capped if credits else 0,
+        credits_after=balance,
+        actions_capacity=terms.monthly_actions,
+        processed_at=now,
+    )
+    await _post_step(conn, row, step, now)
+    if step.opens_cycle:
+        await _bill_cycle(conn, row.id, step, plans, billing, now)
+    return True
+
+
+async def _post_step(conn: BaseDBAsyncClient, row: Workspace, step: Step, now: datetime) -> None:
+    """Expiry, then grants, then the cap: each balance_after follows from the one before."""
+    c = step.credits
+    expired = [Posting(Meter.ACTIONS, -step.actions_expired, 0)]
+    granted = [Posting(Meter.ACTIONS, step.terms.monthly_actions, step.terms.monthly_actions)]
+    if c is not None:
+        expired.append(Posting(Meter.DATA_CREDITS, -c.expired, c.before - c.expired))
+        granted.append(Posting(Meter.DATA_CREDITS, c.granted, c.before - c.expired + c.granted))
+    await post(conn, row.id, EntryType.EXPIRY, expired, now)
+    await post(conn, row.id, EntryType.GRANT, granted, now)
+    if c is not None:
+        cut = [Posting(Meter.DATA_CREDITS, -c.capped, c.after)]
+        await post(conn, row.id, EntryType.ROLLOVER_CAP, cut, now)
+
+
+async def _bill_cycle(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    step: Step,
+    plans: dict[str, PlanSpec],
+    billing: BillingSpec,
+    now: datetime,
+) -> None:
+    terms = step.terms
+    assert terms.credit_tier is not None
+    price = cycle_price_cents(plans[terms.plan_code], terms.credit_tier, terms.interval, billing)
+    if price > 0:
+        await bill(
+            conn,
+            workspace_id,
+            ChargeKind.PLAN_FEE,
+            period_start=step.period_start,
+            terms=terms,
+            amount_cents=price,
+            credits=terms.cycle_grant_units,
+            description=plan_fee_description(plans[terms.plan_code], terms, step.period_start),
+            now=now,
+        )

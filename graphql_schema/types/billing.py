@@ -1,0 +1,101 @@
+"""Money: top-ups and the billing charges of each cycle (R19, R20), with plan-change inputs."""
+
+from __future__ import annotations
+
+import decimal
+from datetime import datetime
+from enum import StrEnum
+
+import strawberry
+
+from app import models
+from app.units import cents_to_usd, units_to_credits
+from graphql_schema.enums import BillingInterval, Meter
+
+
+@strawberry.enum(description="Why a cycle is billed: its plan fee, an upgrade, a top-up.")
+class BillingChargeKind(StrEnum):
+    PLAN_FEE = "PLAN_FEE"
+    PRORATION = "PRORATION"
+    TOP_UP = "TOP_UP"
+
+
+@strawberry.type(description="Data Credits bought once, at the base price plus 30% (R19).")
+class TopUp:
+    row: strawberry.Private[models.BillingCharge]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def credits(self) -> decimal.Decimal:
+        return units_to_credits(self.row.credits)
+
+    @strawberry.field(description="In USD.")
+    def price(self) -> decimal.Decimal:
+        return cents_to_usd(self.row.amount_cents)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type(description="One amount of money a cycle is billed, for reconciliation.")
+class BillingCharge:
+    row: strawberry.Private[models.BillingCharge]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def kind(self) -> BillingChargeKind:
+        return BillingChargeKind(self.row.kind)
+
+    @strawberry.field(description="In USD, rounded half-up to the cent (R32).")
+    def amount(self) -> decimal.Decimal:
+        return cents_to_usd(self.row.amount_cents)
+
+    @strawberry.field(description="Data Credits bought, or granted by the plan fee or upgrade.")
+    def credits(self) -> decimal.Decimal:
+        return units_to_credits(self.row.credits)
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field(description="The start of the cycle this is billed on.")
+    def period_start(self) -> datetime:
+        return self.row.period_start
+
+    @strawberry.field
+    def plan_code(self) -> str:
+        return self.row.plan_code
+
+    @strawberry.field
+    def credit_tier(self) -> int | None:
+        return self.row.credit_tier
+
+    @strawberry.field
+    def billing_interval(self) -> BillingInterval:
+        return self.row.billing_interval  # type: ignore[return-value]
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.input
+class TopUpInput:
+    credits: decimal.Decimal
+    idempotency_key: str
+    meter: Meter = Meter.DATA_CREDITS  # type: ignore[assignment]
+
+
+@strawberry.input
+class ChangePlanInput:
+    plan: str
+    idempotency_key: str
+    credit_tier: int | None = None
+    billing_interval: BillingInterval | None = None

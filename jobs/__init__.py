@@ -1,0 +1,1 @@
+"""Scheduled jobs: APScheduler ticks, the database decides what is due (STACK-NOTES.md)."""

@@ -1,0 +1,63 @@
+"""APScheduler wiring: an in-memory scheduler per process that only ticks.
+
+APScheduler 3 must not share a job store between processes, and need not: each tick asks the
+database what is due and claims it there, so any number of schedulers may run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.clock import utcnow
+from jobs.registry import JOBS, run_job
+
+log = logging.getLogger("tally.scheduler")
+
+
+class Scheduler:
+    """Ticks every job at start, then every `interval_seconds`; `stop` waits for a running
+    tick so the database is never closed under it."""
+
+    def __init__(self, interval_seconds: float) -> None:
+        self._busy = asyncio.Lock()
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        for name in JOBS:
+            self._scheduler.add_job(
+                self.tick,
+                "interval",
+                seconds=interval_seconds,
+                args=[name],
+                id=name,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=utcnow(),
+            )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+        async with self._busy:
+            pass
+
+    async def tick(self, name: str) -> None:
+        async with self._busy:
+            try:
+                result = await run_job(name, utcnow())
+            except Exception:  # the next tick retries; one failure must not stop the scheduler
+                log.exception("job %s failed", name)
+                return
+        if result.renewals or result.failed:
+            log.info(
+                "job %s: %d workspaces, %d steps %s, %d failed",
+                name,
+                result.workspaces,
+                result.renewals,
+                dict(result.steps),
+                len(result.failed),
+            )
