@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import pytest
+import time_machine
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from app.catalog import load_catalog
@@ -83,3 +85,13 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
 def postgres_only(database: Database) -> None:
     if not database.is_postgres:
         pytest.skip("concurrency is proven on PostgreSQL; SQLite serializes every transaction")
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """The wall clock the API reads, stopped at 2025-01-31 10:00 UTC until moved (`move_to`).
+
+    Domain code takes `now` as an argument; this moves the clock the adapters read it from.
+    """
+    with time_machine.travel(datetime(2025, 1, 31, 10, 0, tzinfo=UTC), tick=False) as traveller:
+        yield traveller

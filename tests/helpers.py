@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +28,8 @@ REFUND_FIELDS = """
 """
 WORKSPACE_FIELDS = """
   id name plan { code } creditTier billingInterval status trialEndsAt billingAnchor
-  currentPeriod { start end } pendingChange { effectiveAt }
+  currentPeriod { start end }
+  pendingChange { plan { code } creditTier billingInterval effectiveAt }
   actions { capacity used remaining resetsAt } dataCredits { balance cap monthlyGrant }
 """
 
@@ -133,6 +135,53 @@ class Api:
         )
         return [edge["node"] for edge in data["ledger"]["edges"]]
 
+    async def change_plan(self, key: str, plan: str, **fields: Any) -> dict[str, Any]:
+        """The ChangePlanResult: the workspace, or a Refusal (`__typename` tells which)."""
+        payload = {"plan": plan, "idempotencyKey": new_key("plan"), **fields}
+        data = await self.gql(
+            f"""mutation($i: ChangePlanInput!) {{ changePlan(input: $i) {{ __typename
+                  ... on Workspace {{ {WORKSPACE_FIELDS} }}
+                  ... on Refusal {{ code message }} }} }}""",
+            {"i": payload},
+            key=key,
+        )
+        return data["changePlan"]
+
+    async def cancel(self, key: str) -> dict[str, Any]:
+        data = await self.gql(
+            f"""mutation {{ cancelSubscription {{ __typename
+                  ... on Workspace {{ {WORKSPACE_FIELDS} }}
+                  ... on Refusal {{ code message }} }} }}""",
+            key=key,
+        )
+        return data["cancelSubscription"]
+
+    async def withdraw(self, key: str) -> dict[str, Any]:
+        data = await self.gql(
+            f"mutation {{ withdrawPendingChange {{ {WORKSPACE_FIELDS} }} }}", key=key
+        )
+        return data["withdrawPendingChange"]
+
+    async def top_up(self, key: str, credits: str, **fields: Any) -> dict[str, Any]:
+        payload = {"credits": credits, "idempotencyKey": new_key("topup"), **fields}
+        data = await self.gql(
+            """mutation($i: TopUpInput!) { purchaseTopUp(input: $i) { __typename
+                 ... on TopUp { id credits price createdAt } ... on Refusal { code message } } }""",
+            {"i": payload},
+            key=key,
+        )
+        return data["purchaseTopUp"]
+
+    async def billing(self, key: str, **args: Any) -> list[dict[str, Any]]:
+        data = await self.gql(
+            """query($f: DateTime, $t: DateTime) { billingCharges(from: $f, to: $t) {
+                 id kind amount credits description periodStart planCode creditTier
+                 billingInterval createdAt } }""",
+            {"f": args.get("start"), "t": args.get("end")},
+            key=key,
+        )
+        return data["billingCharges"]
+
     async def meters(self, key: str) -> tuple[int, Decimal]:
         """(Actions used, Data Credit balance), checked against the ledger on the way (R24)."""
         ws = await self.workspace(key)
@@ -182,3 +231,38 @@ async def adjust_credits(workspace_id: str, delta_units: int) -> None:
         await post(
             conn, uuid.UUID(workspace_id), EntryType.ADJUSTMENT, [posting], datetime.now(UTC)
         )
+
+
+async def run_jobs(now: datetime, *workspace_ids: str) -> dict[str, Any]:
+    """What `tally jobs run all --now` does, limited to the given workspaces so tests sharing a
+    database do not renew each other's. Returns {job: SweepResult}."""
+    from dataclasses import replace
+
+    from app.services.renewals import sweep
+    from jobs.registry import JOBS
+
+    ids = [uuid.UUID(i) for i in workspace_ids]
+    return {
+        name: await sweep(now, replace(job.scope, workspace_ids=ids)) for name, job in JOBS.items()
+    }
+
+
+async def ledger_rows(workspace_id: str, since_id: int = 0) -> list[tuple[str, str, int, int]]:
+    """(entryType, meter, amount, balanceAfter) in units, oldest first."""
+    rows = await fetch(
+        connection(),
+        "SELECT entry_type, meter, amount, balance_after FROM ledger_entry"
+        " WHERE workspace_id = $1 AND id > $2 ORDER BY id",
+        workspace_id,
+        since_id,
+    )
+    return [(r["entry_type"], r["meter"], int(r["amount"]), int(r["balance_after"])) for r in rows]
+
+
+async def last_ledger_id(workspace_id: str) -> int:
+    rows = await fetch(
+        connection(),
+        "SELECT COALESCE(MAX(id), 0) AS m FROM ledger_entry WHERE workspace_id = $1",
+        workspace_id,
+    )
+    return int(rows[0]["m"])
