@@ -65,7 +65,7 @@ async def list_billing_charges(
         query = query.filter(created_at__gte=start)
     if end is not None:
         query = query.filter(created_at__lt=end)
-    return list(await query.order_by("created_at", "id"))
+    return list(await query.order_by("created_at", "kind", "id"))
 
 
 def plan_fee_description(plan: PlanSpec, terms: Terms, start: datetime) -> str:
