@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from app.billing import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
-from app.db import fetch, fetch_one
+from app.db import fetch, fetch_one, lock_clause
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
@@ -92,7 +92,12 @@ async def sweep(
     batch_size: int = DEFAULT_BATCH,
     on_progress: Callable[[int], None] | None = None,
 ) -> SweepResult:
-    """Apply every step due by `now` to every due workspace in scope, period by period."""
+    """Apply every step due by `now` to every due workspace in scope, period by period.
+
+    Batches are claimed skipping rows other transactions hold; what was skipped (a workspace
+    busy with a charge, or with another scheduler) is then taken one at a time, waiting for
+    its lock, so a busy workspace is renewed in this sweep too and never twice.
+    """
     plans = {p.code: p for p in await list_plans()}
     billing = await billing_spec()
     result = SweepResult()
@@ -104,41 +109,62 @@ async def sweep(
                 steps = [await advance(conn, i, now, plans, billing) for i in ids]
         except Exception:
             log.exception("renewal batch failed; retrying its workspaces one at a time")
-            ids, steps = await _one_by_one(now, scope, skip, batch_size, plans, billing, result)
+            async with in_transaction() as conn:
+                ids = await _claim(conn, now, scope, skip, batch_size)
+            steps = [await _advance_alone(i, now, plans, billing, result, skip) for i in ids]
         if not ids:
-            return result
-        for done in steps:
-            result.steps.update(done)
-        result.workspaces += len(steps)
-        if on_progress is not None:
-            on_progress(len(ids))
+            break
+        _count(result, steps, len(ids), on_progress)
+    for workspace_id in await _still_due(now, scope, skip):
+        steps = [await _advance_alone(workspace_id, now, plans, billing, result, skip)]
+        _count(result, steps, 1, on_progress)
+    return result
 
 
-async def _one_by_one(
+def _count(
+    result: SweepResult,
+    steps: list[list[str]],
+    claimed: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    for done in steps:
+        result.steps.update(done)
+    result.workspaces += sum(1 for done in steps if done)
+    if on_progress is not None:
+        on_progress(claimed)
+
+
+async def _still_due(now: datetime, scope: Scope, skip: set[uuid.UUID]) -> list[uuid.UUID]:
+    from app.db import connection
+
+    where, args = _where(now, scope, skip)
+    rows = await fetch(connection(), f"SELECT id FROM workspace WHERE {where}", *args)
+    return [uuid.UUID(str(r["id"])) for r in rows]
+
+
+async def _advance_alone(
+    workspace_id: uuid.UUID,
     now: datetime,
-    scope: Scope,
-    skip: set[uuid.UUID],
-    limit: int,
     plans: dict[str, PlanSpec],
     billing: BillingSpec,
     result: SweepResult,
-) -> tuple[list[uuid.UUID], list[list[str]]]:
-    """After a failed batch: isolate the workspace that fails, so it cannot block the rest.
-
-    Returns the workspaces claimed and the steps of those that succeeded.
-    """
-    async with in_transaction() as conn:
-        ids = await _claim(conn, now, scope, skip, limit)
-    steps = []
-    for workspace_id in ids:
-        try:
-            async with in_transaction() as conn:
-                steps.append(await advance(conn, workspace_id, now, plans, billing))
-        except Exception:
-            log.exception("workspace %s could not be renewed; skipped this sweep", workspace_id)
-            skip.add(workspace_id)
-            result.failed.append(workspace_id)
-    return ids, steps
+    skip: set[uuid.UUID],
+) -> list[str]:
+    """One workspace in its own transaction, waiting for its row; a failure is logged and
+    skipped for the rest of the sweep, so one bad workspace cannot block the others."""
+    try:
+        async with in_transaction() as conn:
+            await fetch(
+                conn,
+                "SELECT id FROM workspace WHERE id = $1" + lock_clause(conn),
+                str(workspace_id),
+            )
+            return await advance(conn, workspace_id, now, plans, billing)
+    except Exception:
+        log.exception("workspace %s could not be renewed; skipped this sweep", workspace_id)
+        skip.add(workspace_id)
+        result.failed.append(workspace_id)
+        return []
 
 
 async def advance(
