@@ -22,6 +22,7 @@ class Posting:
     meter: Meter
     amount: int  # signed: Actions, or Data Credit units
     balance_after: int
+    entry_type: EntryType | None = None  # when one call posts entries of several types
 
 
 async def post(
@@ -39,7 +40,7 @@ async def post(
     rows = [
         LedgerEntry(
             workspace_id=workspace_id,
-            entry_type=entry_type.value,
+            entry_type=(p.entry_type or entry_type).value,
             meter=p.meter.value,
             amount=p.amount,
             balance_after=p.balance_after,

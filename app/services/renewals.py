@@ -176,13 +176,33 @@ async def advance(
 ) -> list[str]:
     """Apply each step due by `now`, oldest first, so every period gets its own cap."""
     done: list[str] = []
-    while True:
-        row = await Workspace.filter(id=workspace_id).using_db(conn).first()
-        if row is None or row.actions_period_end > now:
-            return done
+    row = await Workspace.filter(id=workspace_id).using_db(conn).first()
+    while row is not None and row.actions_period_end <= now:
         step = plan_step(state_of(row), plans, billing)
         if await _apply(conn, row, step, plans, billing, now):
             done.append(step.kind.value)
+            _follow(row, step)
+        else:  # another process moved this workspace first: re-read and re-plan
+            row = await Workspace.filter(id=workspace_id).using_db(conn).first()
+    return done
+
+
+def _follow(row: Workspace, step: Step) -> None:
+    """Bring the in-memory row to what _APPLY wrote, sparing a read per period."""
+    terms = step.terms
+    row.plan_code, row.credit_tier = terms.plan_code, terms.credit_tier
+    row.billing_interval, row.status = terms.interval.value, step.status.value
+    row.anchor_at, row.period_start, row.period_end = (
+        step.anchor,
+        step.period_start,
+        step.period_end,
+    )
+    row.actions_period_end = step.actions_period_end
+    row.actions_capacity, row.actions_used = terms.monthly_actions, 0
+    if step.credits is not None:
+        row.credit_balance = step.credits.after
+        row.monthly_credits = terms.monthly_credits_units
+        row.pending_plan_code = row.pending_credit_tier = row.pending_interval = None
 
 
 def state_of(row: Workspace) -> State:
@@ -276,17 +296,16 @@ async def _apply(
 
 async def _post_step(conn: BaseDBAsyncClient, row: Workspace, step: Step, now: datetime) -> None:
     """Expiry, then grants, then the cap: each balance_after follows from the one before."""
-    c = step.credits
-    expired = [Posting(Meter.ACTIONS, -step.actions_expired, 0)]
-    granted = [Posting(Meter.ACTIONS, step.terms.monthly_actions, step.terms.monthly_actions)]
+    c, actions = step.credits, step.terms.monthly_actions
+    expired = [Posting(Meter.ACTIONS, -step.actions_expired, 0, EntryType.EXPIRY)]
+    granted = [Posting(Meter.ACTIONS, actions, actions, EntryType.GRANT)]
+    capped = []
     if c is not None:
-        expired.append(Posting(Meter.DATA_CREDITS, -c.expired, c.before - c.expired))
-        granted.append(Posting(Meter.DATA_CREDITS, c.granted, c.before - c.expired + c.granted))
-    await post(conn, row.id, EntryType.EXPIRY, expired, now)
-    await post(conn, row.id, EntryType.GRANT, granted, now)
-    if c is not None:
-        cut = [Posting(Meter.DATA_CREDITS, -c.capped, c.after)]
-        await post(conn, row.id, EntryType.ROLLOVER_CAP, cut, now)
+        kept = c.before - c.expired
+        expired.append(Posting(Meter.DATA_CREDITS, -c.expired, kept, EntryType.EXPIRY))
+        granted.append(Posting(Meter.DATA_CREDITS, c.granted, kept + c.granted, EntryType.GRANT))
+        capped.append(Posting(Meter.DATA_CREDITS, -c.capped, c.after, EntryType.ROLLOVER_CAP))
+    await post(conn, row.id, EntryType.GRANT, expired + granted + capped, now)
 
 
 async def _bill_cycle(
