@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.catalog import PlanSpec
 from app.kinds import BillingInterval
+from app.plans import Terms
 
 
 class ChangeKind(StrEnum):
@@ -35,3 +37,10 @@ def classify(current: Choice, target: Choice) -> ChangeKind:
     if target.interval != current.interval or tier_down(current, target):
         return ChangeKind.DOWNGRADE
     return ChangeKind.UPGRADE
+
+
+def choice_of(terms: Terms, plans: dict[str, PlanSpec]) -> Choice:
+    """The plan's rank beside the terms' tier (0 in a trial) and interval."""
+    return Choice(
+        terms.plan_code, plans[terms.plan_code].rank, terms.credit_tier or 0, terms.interval
+    )

@@ -15,7 +15,7 @@ from enum import StrEnum
 from app.catalog import BillingSpec, PlanSpec
 from app.cycles import months_in, next_boundary
 from app.kinds import BillingInterval, WorkspaceStatus
-from app.plan_change import Choice, tier_down
+from app.plan_change import choice_of, tier_down
 from app.plans import Terms, resolve_terms
 from app.rollover import CreditRenewal, Ending, carried, renew_credits
 from app.units import CREDIT_SCALE
@@ -139,7 +139,7 @@ def _roll_credits(
         ending, down = Ending.TRIAL, False
     else:
         ending = Ending.ANNUAL if old.interval is BillingInterval.ANNUAL else Ending.MONTHLY
-        down = tier_down(_choice(old, plans), _choice(new, plans))
+        down = tier_down(choice_of(old, plans), choice_of(new, plans))
     keep = carried(
         state.balance,
         ending,
@@ -148,9 +148,3 @@ def _roll_credits(
         keep_on_free=free.credit_tiers[0] * CREDIT_SCALE,
     )
     return renew_credits(state.balance, keep, new.cycle_grant_units, new.cap_units)
-
-
-def _choice(terms: Terms, plans: dict[str, PlanSpec]) -> Choice:
-    return Choice(
-        terms.plan_code, plans[terms.plan_code].rank, terms.credit_tier or 0, terms.interval
-    )

@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from app.billing import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
-from app.db import fetch, fetch_one, lock_clause
+from app.db import connection, fetch, fetch_one, lock_clause
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
@@ -66,8 +66,6 @@ def _where(now: datetime, scope: Scope, skip: Collection[uuid.UUID]) -> tuple[st
 
 
 async def count_due(now: datetime, scope: Scope = Scope()) -> int:
-    from app.db import connection
-
     where, args = _where(now, scope, ())
     row = await fetch_one(connection(), f"SELECT COUNT(*) AS n FROM workspace WHERE {where}", *args)
     return int(row["n"]) if row else 0
@@ -135,8 +133,6 @@ def _count(
 
 
 async def _still_due(now: datetime, scope: Scope, skip: set[uuid.UUID]) -> list[uuid.UUID]:
-    from app.db import connection
-
     where, args = _where(now, scope, skip)
     rows = await fetch(connection(), f"SELECT id FROM workspace WHERE {where}", *args)
     return [uuid.UUID(str(r["id"])) for r in rows]

@@ -24,7 +24,7 @@ from app.idempotency import run_once
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Workspace
-from app.plan_change import ChangeKind, Choice, classify
+from app.plan_change import ChangeKind, choice_of, classify
 from app.plans import Terms, resolve_terms
 from app.services.billing import ChargeKind, bill, plan_fee_description
 
@@ -70,12 +70,6 @@ def current_terms(row: Workspace) -> Terms:
         BillingInterval(row.billing_interval),
         row.actions_capacity,
         row.monthly_credits,
-    )
-
-
-def _choice(terms: Terms, plans: dict[str, PlanSpec]) -> Choice:
-    return Choice(
-        terms.plan_code, plans[terms.plan_code].rank, terms.credit_tier or 0, terms.interval
     )
 
 
@@ -133,7 +127,7 @@ async def _change(
         await _start_subscription(conn, row, target, catalog, now, charge_id)
         return
     current = current_terms(row)
-    kind = classify(_choice(current, catalog.plans), _choice(target, catalog.plans))
+    kind = classify(choice_of(current, catalog.plans), choice_of(target, catalog.plans))
     if kind is ChangeKind.UPGRADE:
         await _upgrade(conn, row, current, target, catalog, now, charge_id)
     elif kind is ChangeKind.NONE:
