@@ -11,8 +11,10 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY app app
 COPY graphql_schema graphql_schema
 COPY tally tally
+COPY jobs jobs
 RUN pip install --no-cache-dir -c constraints.txt -e .
 COPY --from=web /src/web/node_modules web/node_modules
+COPY web/dashboard web/dashboard
 ENV TALLY_WEB_DIR=/srv/tally/web
 EXPOSE 8000
 CMD ["tally", "serve", "--host", "0.0.0.0", "--port", "8000"]

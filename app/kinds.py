@@ -53,6 +53,9 @@ def is_billable(kind: UsageKind) -> bool:
 class Meter(StrEnum):
     ACTIONS = "ACTIONS"
     DATA_CREDITS = "DATA_CREDITS"
+    # Credits set aside for runs: part of the balance that other work cannot spend. Its ledger
+    # entries (HOLD, SETTLE, RELEASE) sum to the held total; available = balance - held.
+    HELD_CREDITS = "HELD_CREDITS"
 
 
 class BillingInterval(StrEnum):
@@ -81,3 +84,12 @@ class EntryType(StrEnum):
     ROLLOVER_CAP = "ROLLOVER_CAP"
     EXPIRY = "EXPIRY"
     ADJUSTMENT = "ADJUSTMENT"
+    HOLD = "HOLD"  # a run sets credits aside
+    SETTLE = "SETTLE"  # a run's charge consumes its hold
+    RELEASE = "RELEASE"  # the unused hold returns to the available balance
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"  # by the client: no new work, results sent before still count (R23)
+    FINISHED = "FINISHED"

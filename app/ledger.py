@@ -35,6 +35,7 @@ async def post(
     workbook_id: uuid.UUID | None = None,
     charge_id: uuid.UUID | None = None,
     refund_id: uuid.UUID | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> None:
     """Append one entry per posting that moves a balance (a zero amount changes nothing)."""
     rows = [
@@ -47,6 +48,7 @@ async def post(
             workbook_id=workbook_id,
             charge_id=charge_id,
             refund_id=refund_id,
+            run_id=run_id,
             created_at=now,
         )
         for p in postings

@@ -19,6 +19,8 @@ from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
 from graphql_schema.context import Context
+from graphql_schema.csv_export import usage_csv_endpoint
+from graphql_schema.dashboard import dashboard_asset, dashboard_page
 from graphql_schema.errors import client_error, log_errors
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.schema import schema
@@ -80,6 +82,9 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         Route("/graphql", TallyGraphQL(settings)),
         Route("/graphiql/assets/{name}", ide_asset),
         Route("/healthz", health),
+        Route("/usage.csv", usage_csv_endpoint(settings), methods=["GET"]),
+        Route("/", dashboard_page),
+        Route("/dashboard/assets/{name}", dashboard_asset),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import strawberry
 
-from app.errors import NotFound
+from app.errors import NotFound, Refused
+from app.kinds import RunStatus
 from app.models import Charge as ChargeModel
 from app.services.costs import Usage
 from app.services.refunds import RefundRequest, refund_charge
+from app.services.runs import RunRequest, end_run, start_run
 from app.services.subscriptions import (
     PlanChangeRequest,
     cancel_subscription,
@@ -18,7 +20,7 @@ from app.services.subscriptions import (
     withdraw_pending_change,
 )
 from app.services.topups import TopUpRequest, purchase_top_up
-from app.services.usage import UsageReport, record_usage
+from app.services.usage import UsageReport, charge_batch, record_usage
 from app.services.workbooks import create_workbook, set_spend_limit
 from app.services.workspaces import (
     NewWorkspace,
@@ -26,11 +28,13 @@ from app.services.workspaces import (
     create_workspace,
     revoke_api_key,
 )
+from app.units import units_to_credits
 from app.validation import credit_amount, object_id
 from graphql_schema.context import Info
 from graphql_schema.enums import Role
 from graphql_schema.errors import Refusal, refusal_or
 from graphql_schema.types.billing import ChangePlanInput, TopUp, TopUpInput
+from graphql_schema.types.run import RecordUsageBatchInput, Run, StartRunInput
 from graphql_schema.types.usage import Charge, RecordUsageInput, Refund, RefundInput
 from graphql_schema.types.workbook import Workbook
 from graphql_schema.types.workspace import (
@@ -46,6 +50,15 @@ RefundResult = Annotated[Refund | Refusal, strawberry.union("RefundResult")]
 TopUpResult = Annotated[TopUp | Refusal, strawberry.union("TopUpResult")]
 ChangePlanResult = Annotated[Workspace | Refusal, strawberry.union("ChangePlanResult")]
 SetSpendLimitResult = Annotated[Workbook | Refusal, strawberry.union("SetSpendLimitResult")]
+
+
+@strawberry.type(description="Each item's charge or refusal, in the order of the items.")
+class RecordUsageBatchResult:
+    results: list[RecordUsageResult]
+    charged: int = strawberry.field(description="Items charged (replays included).")
+    refused: int
+    actions: int = strawberry.field(description="Actions of the charged items.")
+    data_credits: decimal.Decimal = strawberry.field(description="Their Data Credits.")
 
 
 def report_of(data: RecordUsageInput) -> UsageReport:
@@ -122,6 +135,63 @@ class Mutation:
             return Charge(row=await record_usage(workspace_id, report, info.context.now))
 
         return await refusal_or(charge)
+
+    @strawberry.mutation(
+        description="R2–R13, R23: up to 1,000 reports in one transaction; each item is charged"
+        " or refused on its own, and retries replay per item."
+    )
+    async def record_usage_batch(
+        self, info: Info, input: RecordUsageBatchInput
+    ) -> RecordUsageBatchResult:
+        workspace_id = await info.context.workspace_id()
+        reports = [report_of(item) for item in input.items]
+        outcomes = await charge_batch(workspace_id, reports, info.context.now)
+        results: list[Charge | Refusal] = []
+        actions = credits = 0
+        for outcome in outcomes:
+            if isinstance(outcome, Refused):
+                results.append(Refusal(code=outcome.code, message=outcome.message))
+            else:
+                results.append(Charge(row=outcome))
+                actions, credits = actions + outcome.actions, credits + outcome.credits
+        charged = len(results) - sum(isinstance(r, Refusal) for r in results)
+        return RecordUsageBatchResult(
+            results=results,  # type: ignore[arg-type]
+            charged=charged,
+            refused=len(results) - charged,
+            actions=actions,
+            data_credits=units_to_credits(credits),
+        )
+
+    @strawberry.mutation(
+        description="R6: open a run with an optional Data Credit budget and hold. A hold larger"
+        " than the available credits fails with code INSUFFICIENT_DATA_CREDITS."
+    )
+    async def start_run(self, info: Info, input: StartRunInput) -> Run:
+        workspace_id = await info.context.workspace_id()
+        request = RunRequest(
+            workbook_id=str(input.workbook_id),
+            idempotency_key=input.idempotency_key,
+            table_id=input.table_id,
+            name=input.name,
+            budget=None if input.budget is None else credit_amount(input.budget, "budget"),
+            hold=0 if input.hold is None else credit_amount(input.hold, "hold"),
+            hold_ttl_seconds=input.hold_minutes * 60,
+        )
+        return Run(row=await start_run(workspace_id, request, info.context.now))
+
+    @strawberry.mutation(
+        description="R23: refuse new work; results sent before now are still charged. Releases"
+        " the unused hold. Stopping a stopped or finished run changes nothing."
+    )
+    async def stop_run(self, info: Info, run_id: strawberry.ID) -> Run:
+        workspace_id = await info.context.workspace_id()
+        return Run(row=await end_run(workspace_id, run_id, RunStatus.STOPPED, info.context.now))
+
+    @strawberry.mutation(description="The run is complete: like stopRun, with status FINISHED.")
+    async def finish_run(self, info: Info, run_id: strawberry.ID) -> Run:
+        workspace_id = await info.context.workspace_id()
+        return Run(row=await end_run(workspace_id, run_id, RunStatus.FINISHED, info.context.now))
 
     @strawberry.mutation(description="R22: return a charge's Data Credits, whole or per result.")
     async def refund_charge(self, info: Info, input: RefundInput) -> RefundResult:

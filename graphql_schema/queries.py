@@ -8,11 +8,13 @@ from typing import Annotated
 import strawberry
 
 from app.catalog.store import list_ai_models, list_plans, list_prices
-from app.errors import NotFound
+from app.errors import ErrorCode, InvalidInput, NotFound
 from app.ledger import ledger_page
 from app.models import Charge as ChargeModel
 from app.services.billing import list_billing_charges
-from app.services.costs import Usage, estimate
+from app.services.costs import EstimateOption, RunEstimate, Usage, estimate_run
+from app.services.history import usage_history
+from app.services.runs import get_run, list_runs
 from app.services.workbooks import get_workbook
 from app.services.workspaces import get_workspace, list_api_keys
 from app.units import units_to_credits
@@ -20,22 +22,80 @@ from app.validation import object_id
 from graphql_schema.context import Info
 from graphql_schema.types.billing import BillingCharge
 from graphql_schema.types.catalog import AiModel, Plan, Price
+from graphql_schema.types.history import UsageDimension, UsageRow
 from graphql_schema.types.ledger import LedgerConnection
-from graphql_schema.types.usage import Charge, Estimate, EstimateInput
+from graphql_schema.types.run import Run
+from graphql_schema.types.usage import (
+    Charge,
+    Estimate,
+    EstimateCoverage,
+    EstimateInput,
+)
+from graphql_schema.types.usage import EstimateOption as EstimateOptionType
+from graphql_schema.types.viewer import Viewer
 from graphql_schema.types.workbook import Workbook
 from graphql_schema.types.workspace import ApiKey, Workspace
 
 
-def usage_of(data: EstimateInput) -> Usage:
-    return Usage(
-        kind=data.kind,
-        results=data.records,
-        provider=data.provider,
-        data_type=data.data_type,
-        own_api_key=bool(data.own_api_key),
-        model=data.model,
-        input_tokens=data.input_tokens or 0,
-        output_tokens=data.output_tokens or 0,
+def options_of(data: EstimateInput) -> list[EstimateOption]:
+    """The top-level fields are one option; `options` are several, each with the same
+    records unless it says otherwise."""
+    if (data.kind is None) == (data.options is None):
+        raise InvalidInput("give kind (one option) or options (several), not both or neither")
+    specs: list = [data] if data.options is None else data.options
+    return [
+        EstimateOption(
+            Usage(
+                kind=o.kind,
+                results=getattr(o, "records", None) or data.records,
+                provider=o.provider,
+                data_type=o.data_type,
+                own_api_key=bool(o.own_api_key),
+                model=o.model,
+                input_tokens=o.input_tokens or 0,
+                output_tokens=o.output_tokens or 0,
+            ),
+            o.hit_rate,
+        )
+        for o in specs
+    ]
+
+
+def estimate_of(result: RunEstimate) -> Estimate:
+    c = result.coverage
+    options = [
+        EstimateOptionType(
+            kind=o.option.usage.kind,  # type: ignore[arg-type]
+            provider=o.option.usage.provider,
+            data_type=o.option.usage.data_type,
+            model=o.option.usage.model,
+            own_api_key=o.option.usage.own_api_key,
+            records=o.option.usage.results,
+            results=o.results,
+            actions=o.cost.actions,
+            data_credits=units_to_credits(o.cost.credits),
+        )
+        for o in result.options
+    ]
+    short = {c.refusal} if c.refusal else set()
+    coverage = EstimateCoverage(
+        covered=c.covered,
+        refusal=c.refusal,  # type: ignore[arg-type]
+        actions_remaining=c.actions_remaining,
+        actions_covered=c.actions_remaining >= result.total.actions,
+        data_credits_available=units_to_credits(c.credits_available),
+        data_credits_covered=c.credits_available >= result.total.credits,
+        workbook_limit_remaining=None
+        if c.limit_remaining is None
+        else units_to_credits(c.limit_remaining),
+        workbook_limit_covered=ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED not in short
+        and (c.limit_remaining is None or c.limit_remaining >= result.total.credits),
+    )
+    return Estimate(
+        actions=result.total.actions,
+        data_credits=units_to_credits(result.total.credits),
+        options=options,
+        coverage=coverage,
     )
 
 
@@ -60,6 +120,11 @@ class Query:
     async def workspace(self, info: Info) -> Workspace:
         return Workspace(row=await get_workspace(await info.context.workspace_id()))
 
+    @strawberry.field(description="The caller's API key and role (a workspace key).")
+    async def viewer(self, info: Info) -> Viewer:
+        await info.context.workspace_id()  # the operator key belongs to no workspace
+        return Viewer(principal=await info.context.principal())
+
     @strawberry.field
     async def workbook(self, info: Info, id: strawberry.ID) -> Workbook | None:
         return Workbook(row=await get_workbook(await info.context.workspace_id(), id))
@@ -74,11 +139,38 @@ class Query:
             raise NotFound(f"charge {id} not found")
         return Charge(row=charge)
 
+    @strawberry.field
+    async def run(self, info: Info, id: strawberry.ID) -> Run | None:
+        return Run(row=await get_run(await info.context.workspace_id(), id))
+
+    @strawberry.field(description="The workspace's runs, newest first.")
+    async def runs(self, info: Info, first: int = 50) -> list[Run]:
+        rows = await list_runs(await info.context.workspace_id(), first)
+        return [Run(row=r) for r in rows]
+
     @strawberry.field(description="R7: what a run would cost; no side effects.")
     async def estimate_cost(self, info: Info, input: EstimateInput) -> Estimate:
-        await info.context.principal()
-        cost = await estimate(usage_of(input))
-        return Estimate(actions=cost.actions, data_credits=units_to_credits(cost.credits))
+        workspace_id = await info.context.workspace_id()
+        workbook_id = None if input.workbook_id is None else str(input.workbook_id)
+        result = await estimate_run(workspace_id, options_of(input), workbook_id)
+        return estimate_of(result)
+
+    @strawberry.field(
+        description="R24: usage in the UTC days that overlap [from, to) (at most 400), grouped"
+        " by `groupBy` in that order and sorted by it; no dimension gives one total row."
+    )
+    async def usage_history(
+        self,
+        info: Info,
+        from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime,
+        group_by: list[UsageDimension],
+        workbook_id: strawberry.ID | None = None,
+        table_id: str | None = None,
+    ) -> list[UsageRow]:
+        workspace_id = await info.context.workspace_id()
+        rows = await usage_history(workspace_id, from_, to, group_by, workbook_id, table_id)
+        return [UsageRow.of(row) for row in rows]
 
     @strawberry.field(description="Every balance change, newest first (R24).")
     async def ledger(

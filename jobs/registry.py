@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.services.renewals import Scope, SweepResult, count_due, sweep
+from app.services.runs import count_expired_holds, expire_holds
+
+HOLD_EXPIRY = "hold-expiry"
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
     description: str
-    scope: Scope
+    scope: Scope | None  # None: not a renewal sweep
 
 
 JOBS: dict[str, Job] = {
@@ -30,12 +34,18 @@ JOBS: dict[str, Job] = {
             " and caps (R16, R17), pending downgrades and cancellations (R21), plan fees.",
             Scope(),
         ),
+        Job(
+            HOLD_EXPIRY,
+            "Release the Data Credits held for runs left alone past their hold's expiry (R6).",
+            None,
+        ),
     )
 }
 
 
 async def due(name: str, now: datetime) -> int:
-    return await count_due(now, JOBS[name].scope)
+    scope = JOBS[name].scope
+    return await count_expired_holds(now) if scope is None else await count_due(now, scope)
 
 
 async def run_job(
@@ -47,4 +57,7 @@ async def run_job(
 ) -> SweepResult:
     job = JOBS[name]
     options = {} if batch_size is None else {"batch_size": batch_size}
+    if job.scope is None:
+        released = await expire_holds(now, **options)
+        return SweepResult(released, Counter({"HOLD_RELEASED": released} if released else {}))
     return await sweep(now, job.scope, on_progress=on_progress, **options)

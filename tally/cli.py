@@ -8,6 +8,7 @@ import os
 import signal
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,8 @@ import uvicorn
 from app.clock import utcnow
 from app.config import Settings, ensure_operator_key
 from app.kinds import BillingInterval
+from app.services.renewals import SweepResult
+from jobs.registry import HOLD_EXPIRY
 
 cli = typer.Typer(help="Tally: usage-based plans, metered and billed.", no_args_is_help=True)
 
@@ -142,6 +145,31 @@ async def _run_scheduler(settings: Settings) -> None:
         await close_database()
 
 
+@cli.command("schema")
+def schema_command(
+    output: Annotated[Path | None, typer.Option(help="Write the SDL to this file.")] = None,
+    check: Annotated[
+        Path | None, typer.Option(help="Exit 1 if this file is not the current SDL.")
+    ] = None,
+) -> None:
+    """Print the GraphQL schema as SDL (schema.graphql, for frontend codegen)."""
+    from graphql_schema.export import render_sdl, stale_reason, write_sdl
+
+    if output is not None and check is not None:
+        raise typer.BadParameter("give --output or --check, not both")
+    if check is not None:
+        reason = stale_reason(check)
+        if reason is not None:
+            typer.echo(reason, err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{check} is up to date")
+    elif output is not None:
+        write_sdl(output)
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        typer.echo(render_sdl(), nl=False)
+
+
 jobs_cli = typer.Typer(help="Run the scheduled jobs by hand, against any clock.")
 cli.add_typer(jobs_cli, name="jobs")
 
@@ -208,17 +236,23 @@ async def _run_jobs(settings: Settings, names: list[str], now: datetime, batch: 
                 result = await run_job(
                     name, now, batch_size=batch, on_progress=partial(bar.advance, task)
                 )
-            steps = ", ".join(f"{k} {v}" for k, v in sorted(result.steps.items())) or "none"
-            typer.echo(
-                f"{name}: {result.workspaces} workspaces, {result.renewals} periods"
-                f" ({steps}), {len(result.failed)} failed, as of {now.isoformat()}"
-            )
+            typer.echo(f"{name}: {_summary(name, result)}, as of {now.isoformat()}")
             for workspace_id in result.failed:
                 typer.echo(f"  failed: workspace {workspace_id} (see the log)", err=True)
             failed += len(result.failed)
     finally:
         await close_database()
     return failed
+
+
+def _summary(name: str, result: SweepResult) -> str:
+    if name == HOLD_EXPIRY:
+        return f"{result.workspaces} holds released"
+    steps = ", ".join(f"{k} {v}" for k, v in sorted(result.steps.items())) or "none"
+    return (
+        f"{result.workspaces} workspaces, {result.renewals} periods ({steps}),"
+        f" {len(result.failed)} failed"
+    )
 
 
 def main() -> None:

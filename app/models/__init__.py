@@ -2,7 +2,8 @@
 
 from app.models.billing import BillingCharge, Renewal
 from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
-from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund
+from app.models.history import UsageDaily
+from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund, Run
 from app.models.workspace import ApiKey, Workbook, Workspace
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Price",
     "Refund",
     "Renewal",
+    "Run",
+    "UsageDaily",
     "Workbook",
     "Workspace",
 ]

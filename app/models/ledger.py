@@ -30,6 +30,11 @@ class Charge(Model):
     spend_epoch = fields.IntField(null=True)  # the workbook limit epoch it counted in, if any
     idempotency_key = fields.CharField(max_length=255)
     created_at = fields.DatetimeField()
+    run = fields.ForeignKeyField(
+        "tally.Run", related_name="run_charges", null=True, on_delete=fields.RESTRICT
+    )
+    sent_at = fields.DatetimeField(null=True)  # when the request was sent, for runs (R23)
+    period_start = fields.DatetimeField(null=True)  # the stored cycle it counted in (R33)
 
     class Meta:
         table = "charge"
@@ -48,6 +53,7 @@ class Refund(Model):
     credits = fields.BigIntField()
     reason = fields.CharField(max_length=500, null=True)
     created_at = fields.DatetimeField()
+    period_start = fields.DatetimeField(null=True)  # the stored cycle it was refunded in
 
     class Meta:
         table = "refund"
@@ -72,6 +78,7 @@ class LedgerEntry(Model):
     charge_id = fields.UUIDField(null=True)
     refund_id = fields.UUIDField(null=True)
     created_at = fields.DatetimeField()
+    run_id = fields.UUIDField(null=True)  # holds, settles and releases name their run
 
     class Meta:
         table = "ledger_entry"
@@ -94,3 +101,38 @@ class IdempotencyRecord(Model):
     class Meta:
         table = "idempotency_record"
         unique_together = (("workspace", "key"),)
+
+
+class Run(Model):
+    """An enrichment or AI run in one workbook: its budget, hold and spend (R6, R23).
+
+    `hold` is what is still set aside for it (part of the workspace credits_held).
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    workspace = fields.ForeignKeyField(
+        "tally.Workspace", related_name="runs", on_delete=fields.RESTRICT
+    )
+    workbook = fields.ForeignKeyField(
+        "tally.Workbook", related_name="runs", on_delete=fields.RESTRICT
+    )
+    table_id = fields.CharField(max_length=200, null=True)
+    name = fields.CharField(max_length=200, null=True)
+    status = fields.CharField(max_length=16)
+    budget = fields.BigIntField(null=True)  # Data Credit units; None = no budget
+    spent = fields.BigIntField(default=0)  # Data Credit units charged, net of refunds
+    actions = fields.BigIntField(default=0)
+    results = fields.BigIntField(default=0)
+    charge_count = fields.IntField(default=0)
+    hold = fields.BigIntField(default=0)  # units still held
+    hold_placed = fields.BigIntField(default=0)  # units held at the start
+    hold_ttl_seconds = fields.IntField(default=3600)
+    hold_expires_at = fields.DatetimeField(null=True)  # set while hold > 0
+    idempotency_key = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField()
+    last_charge_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)  # stopped or finished
+
+    class Meta:
+        table = "run"
+        indexes = (("workspace_id", "created_at"), ("hold_expires_at",))

@@ -19,6 +19,7 @@ class Workspace(Model):
     actions_capacity = fields.IntField()
     actions_used = fields.IntField(default=0)
     credit_balance = fields.BigIntField()
+    credits_held = fields.BigIntField(default=0, db_default=0)  # held for runs, part of balance
     monthly_credits = fields.BigIntField()  # this cycle's grant per month, in units
     created_at = fields.DatetimeField()
     # A change waiting for the cycle end (R21, R27, R30), or a plan chosen during a trial.

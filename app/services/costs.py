@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from app import validation
 from app.catalog import AiModelSpec, PriceSpec
 from app.catalog.store import get_ai_model, get_price, provider_known
+from app.charge_rules import LimitState, WorkspaceMeters
 from app.errors import InvalidInput
+from app.estimates import Coverage, coverage, expected_results
 from app.kinds import UsageKind, is_billable
+from app.models import Workspace
 from app.pricing import FREE, Cost, usage_cost
+from app.services.workbooks import get_workbook
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,31 @@ def check_usage(usage: Usage, count_field: str = "results") -> None:
             raise InvalidInput("AI usage needs a model from the catalog (or ownApiKey: true)")
 
 
-async def _price(usage: Usage) -> PriceSpec | None:
+class CatalogCache:
+    """Catalog rows read once per request: a batch of 1,000 charges prices from a few reads."""
+
+    def __init__(self) -> None:
+        self._prices: dict[tuple[str, str], PriceSpec | None] = {}
+        self._models: dict[str, AiModelSpec | None] = {}
+
+    async def price(self, provider: str, data_type: str) -> PriceSpec | None:
+        key = (provider, data_type)
+        if key not in self._prices:
+            self._prices[key] = await get_price(provider, data_type)
+        return self._prices[key]
+
+    async def model(self, code: str) -> AiModelSpec | None:
+        if code not in self._models:
+            self._models[code] = await get_ai_model(code)
+        return self._models[code]
+
+
+async def _price(usage: Usage, catalog: CatalogCache) -> PriceSpec | None:
     if usage.provider is None or usage.data_type is None:
         if usage.kind is UsageKind.ENRICHMENT:
             raise InvalidInput("an ENRICHMENT needs a provider and dataType from the price catalog")
         return None
-    price = await get_price(usage.provider, usage.data_type)
+    price = await catalog.price(usage.provider, usage.data_type)
     if price is None:
         if not await provider_known(usage.provider):
             raise InvalidInput(f"unknown provider {usage.provider!r}")
@@ -62,21 +87,24 @@ async def _price(usage: Usage) -> PriceSpec | None:
     return price
 
 
-async def _model(usage: Usage) -> AiModelSpec | None:
+async def _model(usage: Usage, catalog: CatalogCache) -> AiModelSpec | None:
     if usage.own_api_key:
         return None  # the customer's own AI key: any model name, no credits (R5, R6)
-    model = await get_ai_model(usage.model or "")
+    model = await catalog.model(usage.model or "")
     if model is None:
         raise InvalidInput(f"unknown AI model {usage.model!r}")
     return model
 
 
-async def cost_of(usage: Usage, count_field: str = "results") -> Cost:
+async def cost_of(
+    usage: Usage, count_field: str = "results", catalog: CatalogCache | None = None
+) -> Cost:
     check_usage(usage, count_field)
     if not is_billable(usage.kind):
         return FREE  # free kinds are labels only: provider and dataType are not priced (R3)
-    model = await _model(usage) if usage.kind is UsageKind.AI else None
-    price = None if usage.kind is UsageKind.AI else await _price(usage)
+    catalog = catalog or CatalogCache()
+    model = await _model(usage, catalog) if usage.kind is UsageKind.AI else None
+    price = None if usage.kind is UsageKind.AI else await _price(usage, catalog)
     return usage_cost(
         usage.kind,
         usage.results,
@@ -96,3 +124,54 @@ async def estimate(usage: Usage) -> Cost:
     check_usage(usage, "records")
     one = await cost_of(replace(usage, results=1), "records")
     return Cost(one.actions * usage.results, one.credits * usage.results)
+
+
+@dataclass(frozen=True)
+class EstimateOption:
+    usage: Usage  # `results` = the records the run will process
+    hit_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OptionEstimate:
+    option: EstimateOption
+    results: int  # expected billable results
+    cost: Cost
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    options: list[OptionEstimate]
+    total: Cost
+    coverage: Coverage
+
+
+MAX_OPTIONS = 50
+
+
+async def estimate_run(
+    workspace_id: uuid.UUID, options: list[EstimateOption], workbook_id: str | None = None
+) -> RunEstimate:
+    """R7: each option's Actions and Data Credits, the total, and whether the workspace, the
+    workbook's limit and the Actions capacity cover it now. Nothing is charged or held."""
+    if not 1 <= len(options) <= MAX_OPTIONS:
+        raise InvalidInput(f"an estimate has 1 to {MAX_OPTIONS} options; got {len(options)}")
+    priced = []
+    for option in options:
+        check_usage(option.usage, "records")
+        results = expected_results(option.usage.results, option.hit_rate)
+        cost = await estimate(replace(option.usage, results=max(results, 1)))
+        if results == 0:
+            cost = Cost(0, 0)
+        priced.append(OptionEstimate(option, results, cost))
+    total = Cost(sum(p.cost.actions for p in priced), sum(p.cost.credits for p in priced))
+    billable = any(is_billable(p.option.usage.kind) and p.results for p in priced)
+    ws = await Workspace.get(id=workspace_id)
+    meters = WorkspaceMeters(
+        ws.actions_capacity - ws.actions_used, ws.credit_balance, ws.credits_held
+    )
+    limit = None
+    if workbook_id is not None:
+        book = await get_workbook(workspace_id, workbook_id)
+        limit = LimitState(book.name, book.spend_limit, book.spent)
+    return RunEstimate(priced, total, coverage(total, billable, meters, limit))

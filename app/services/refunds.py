@@ -14,8 +14,9 @@ from app.errors import ErrorCode, NotFound, Refused
 from app.idempotency import run_once
 from app.kinds import EntryType, Meter
 from app.ledger import Posting, post
-from app.models import Charge, Refund
+from app.models import Charge, Refund, Workspace
 from app.pricing import refund_share
+from app.services.history import add_usage, refund_usage
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
     request = replace(request, charge_id=str(charge_id))  # fingerprint the parsed id
 
     async def effect(conn: BaseDBAsyncClient, refund_id: uuid.UUID) -> Refund:
-        # Lock order everywhere: charge, then workspace, then workbook.
+        # Lock order everywhere: charge, then workspace, then run, then workbook.
         charge = await (
             Charge.filter(id=charge_id, workspace_id=workspace_id)
             .using_db(conn)
@@ -54,9 +55,18 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
                 refunded_credits=charge.refunded_credits + credits,
             )
         )
+        period_start = await _period_start(conn, workspace_id)
         if credits:
             await _return_credits(conn, workspace_id, charge, credits, refund_id, now)
-        return await Refund.create(
+        if credits and charge.run_id is not None:  # type: ignore[attr-defined]
+            # A run's budget counts its spend net of refunds, like a workbook limit (R6, R11).
+            await fetch(
+                conn,
+                "UPDATE run SET spent = spent - $2 WHERE id = $1",
+                str(charge.run_id),  # type: ignore[attr-defined]
+                credits,
+            )
+        refund = await Refund.create(
             using_db=conn,
             id=refund_id,
             workspace_id=workspace_id,
@@ -65,7 +75,10 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
             credits=credits,
             reason=request.reason,
             created_at=now,
+            period_start=period_start,
         )
+        await add_usage(conn, workspace_id, [refund_usage(charge, refund)])  # history (R24)
+        return refund
 
     return await run_once(
         workspace_id=workspace_id,
@@ -76,6 +89,12 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
         effect=effect,
         replay=lambda result_id: Refund.get(id=uuid.UUID(result_id)),
     )
+
+
+async def _period_start(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> datetime:
+    """The stored cycle the refund lands in (R33): history nets it there (R24)."""
+    row = await Workspace.get(id=workspace_id, using_db=conn).only("period_start")
+    return row.period_start
 
 
 def _count_to_refund(charge: Charge, asked: int | None) -> int:

@@ -28,6 +28,7 @@ from app.ledger import Posting, post
 from app.models import Renewal, Workspace
 from app.renewal import Pending, State, Step, plan_step
 from app.services.billing import ChargeKind, bill, plan_fee_description
+from app.services.runs import release_all_holds
 
 log = logging.getLogger("tally.renewals")
 
@@ -175,6 +176,11 @@ async def advance(
     row = await Workspace.filter(id=workspace_id).using_db(conn).first()
     while row is not None and row.actions_period_end <= now:
         step = plan_step(state_of(row), plans, billing)
+        if step.credits is not None and step.credits.after < row.credits_held:
+            # Expiry or the cap would take credits a run holds: release the holds first, so
+            # R15–R18 apply as written and available never goes below zero.
+            await release_all_holds(conn, workspace_id, now)
+            row.credits_held = 0
         if await _apply(conn, row, step, plans, billing, now):
             done.append(step.kind.value)
             _follow(row, step)

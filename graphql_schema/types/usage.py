@@ -9,7 +9,7 @@ import strawberry
 
 from app import models
 from app.units import units_to_credits
-from graphql_schema.enums import UsageKind
+from graphql_schema.enums import ErrorCode, UsageKind
 
 
 @strawberry.type(description="One recorded usage report and what it cost on both meters.")
@@ -102,10 +102,41 @@ class Refund:
         return self.row.created_at
 
 
+@strawberry.type(description="One option of a planned run: its expected results and cost.")
+class EstimateOption:
+    kind: UsageKind
+    provider: str | None
+    data_type: str | None
+    model: str | None
+    own_api_key: bool
+    records: int
+    results: int = strawberry.field(description="Expected billable results (records × hitRate).")
+    actions: int
+    data_credits: decimal.Decimal
+
+
+@strawberry.type(description="Whether the workspace could take the whole run now (R7, R25).")
+class EstimateCoverage:
+    covered: bool
+    refusal: ErrorCode | None = strawberry.field(
+        description="The refusal a charge of the whole run would meet first; null if covered."
+    )
+    actions_remaining: int
+    actions_covered: bool
+    data_credits_available: decimal.Decimal
+    data_credits_covered: bool
+    workbook_limit_remaining: decimal.Decimal | None = strawberry.field(
+        description="What the workbook may still spend under its limit; null: no limit."
+    )
+    workbook_limit_covered: bool
+
+
 @strawberry.type(description="What a run would cost (R7); estimating costs nothing.")
 class Estimate:
     actions: int
     data_credits: decimal.Decimal
+    options: list[EstimateOption]
+    coverage: EstimateCoverage
 
 
 @strawberry.input
@@ -134,12 +165,39 @@ class RefundInput:
 
 
 @strawberry.input
-class EstimateInput:
+class EstimateOptionInput:
     kind: UsageKind
-    records: int
     provider: str | None = None
     data_type: str | None = None
     own_api_key: bool | None = False
     model: str | None = None
     input_tokens: int | None = strawberry.field(default=None, description="AI: per record.")
     output_tokens: int | None = strawberry.field(default=None, description="AI: per record.")
+    records: int | None = strawberry.field(
+        default=None, description="Defaults to the estimate's records."
+    )
+    hit_rate: decimal.Decimal | None = strawberry.field(
+        default=None, description="Expected share of records with a result, 0 to 1."
+    )
+
+
+@strawberry.input(
+    description="A planned run: one option from the top-level fields (kind ...), or several"
+    " in `options` (e.g. profile, then email, then validation), not both."
+)
+class EstimateInput:
+    records: int
+    kind: UsageKind | None = None
+    provider: str | None = None
+    data_type: str | None = None
+    own_api_key: bool | None = False
+    model: str | None = None
+    input_tokens: int | None = strawberry.field(default=None, description="AI: per record.")
+    output_tokens: int | None = strawberry.field(default=None, description="AI: per record.")
+    hit_rate: decimal.Decimal | None = strawberry.field(
+        default=None, description="Expected share of records with a result, 0 to 1."
+    )
+    options: list[EstimateOptionInput] | None = None
+    workbook_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Check the workbook's spend limit too."
+    )

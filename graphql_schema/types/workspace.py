@@ -37,6 +37,12 @@ class DataCreditsMeter:
     balance: decimal.Decimal
     cap: decimal.Decimal
     monthly_grant: decimal.Decimal
+    held: decimal.Decimal = strawberry.field(
+        description="Part of the balance set aside for runs (R6): only those runs may spend it."
+    )
+    available: decimal.Decimal = strawberry.field(
+        description="balance - held: what any new work may spend."
+    )
 
 
 @strawberry.type
@@ -122,6 +128,8 @@ class Workspace:
             balance=units_to_credits(m.credit_balance),
             cap=units_to_credits(credit_cap(m.monthly_credits, DomainInterval(m.billing_interval))),
             monthly_grant=units_to_credits(m.monthly_credits),
+            held=units_to_credits(m.credits_held),
+            available=units_to_credits(m.credit_balance - m.credits_held),
         )
 
     @strawberry.field

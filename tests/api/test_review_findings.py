@@ -1,12 +1,13 @@
 """Regressions found in review: a limit set mid-request, retries spelled differently, a retry
 after a catalog edit, and inputs that used to reach the database unchecked."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
 from graphql import GraphQLError
 
-import app.services.usage as usage_service
+import app.services.charging as charging_service
 from app.db import connection, fetch
 from app.services.workbooks import set_spend_limit
 from graphql_schema.errors import client_error
@@ -18,14 +19,14 @@ RECORD = f"mutation($i: RecordUsageInput!) {{ recordUsage(input: $i) {{ {CHARGE_
 async def test_r11_a_limit_set_while_a_charge_is_priced_is_enforced(api, monkeypatch):
     t = await api.create_workspace("enterprise")
     wb = await api.create_workbook(t.admin_key)
-    real_cost_of = usage_service.cost_of
+    real_cost_of = charging_service.cost_of
 
-    async def limit_lands_meanwhile(usage, *args):
+    async def limit_lands_meanwhile(usage, *args, **kwargs):
         # The admin's limit commits after the charge read the workbook, before it charges.
-        await set_spend_limit(usage_service.uuid.UUID(t.id), wb, 0)
-        return await real_cost_of(usage, *args)
+        await set_spend_limit(uuid.UUID(t.id), wb, 0)
+        return await real_cost_of(usage, *args, **kwargs)
 
-    monkeypatch.setattr(usage_service, "cost_of", limit_lands_meanwhile)
+    monkeypatch.setattr(charging_service, "cost_of", limit_lands_meanwhile)
     refused = await api.record_usage(
         t.admin_key, wb, kind="ENRICHMENT", provider="linkedin", dataType="profile", results=10
     )

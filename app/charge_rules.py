@@ -1,0 +1,129 @@
+"""Whether one charge fits, and what it takes from each balance (R6, R9–R12, R23, R25).
+
+Pure: the states are read under row locks by the service, then each charge of a batch is
+decided against the state the ones before it left, so a batch is exact without a round trip
+per item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.errors import ErrorCode, Refused
+from app.kinds import RunStatus
+from app.pricing import Cost
+from app.units import units_to_credits
+
+
+@dataclass
+class WorkspaceMeters:
+    actions_remaining: int
+    balance: int  # Data Credit units, held ones included
+    held: int  # units set aside for runs
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass
+class LimitState:
+    name: str
+    limit: int | None  # R11; None = no limit in force
+    spent: int
+
+
+@dataclass
+class RunState:
+    status: RunStatus
+    ended_at: datetime | None
+    budget: int | None  # R6; None = no budget
+    spent: int
+    hold: int
+
+
+@dataclass(frozen=True)
+class Debit:
+    actions: int
+    credits: int
+    settle: int  # taken from the run's own hold, so other work's availability is unchanged
+    counts_in_limit: bool  # the workbook had a limit in force (R11)
+
+
+def check_run_open(run: RunState | None, sent_at: datetime | None) -> None:
+    """R23: a stopped or finished run takes only results of requests sent before it ended."""
+    if run is None or run.status is RunStatus.RUNNING:
+        return
+    assert run.ended_at is not None
+    if sent_at is not None and sent_at < run.ended_at:
+        return
+    sent = "without sentAt" if sent_at is None else f"sent at {sent_at.isoformat()}"
+    raise Refused(
+        ErrorCode.RUN_STOPPED,
+        f"the run was {run.status.value.lower()} at {run.ended_at.isoformat()}; a result {sent}"
+        " is new work",
+    )
+
+
+def decide(
+    cost: Cost,
+    billable: bool,
+    meters: WorkspaceMeters,
+    limit: LimitState,
+    run: RunState | None,
+    sent_at: datetime | None,
+) -> Debit:
+    """The debit for one charge, or the refusal R25 says comes first."""
+    check_run_open(run, sent_at)
+    if not billable:
+        return Debit(0, 0, 0, False)  # free work moves no meter and counts nowhere (R3)
+    if meters.actions_remaining < cost.actions:
+        raise Refused(
+            ErrorCode.ACTIONS_EXHAUSTED,
+            f"this needs {cost.actions} Actions and {meters.actions_remaining} remain this"
+            " month; Actions cannot be bought, a higher plan tier has more",
+        )
+    settle = min(run.hold, cost.credits) if run is not None else 0
+    if meters.available + settle < cost.credits:
+        raise Refused(ErrorCode.INSUFFICIENT_DATA_CREDITS, _short_of_credits(cost, meters, settle))
+    if limit.limit is not None and (
+        limit.spent >= limit.limit or limit.spent + cost.credits > limit.limit
+    ):
+        raise Refused(
+            ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED,
+            f"workbook {limit.name!r} has spent {units_to_credits(limit.spent)} of its "
+            f"{units_to_credits(limit.limit)} Data Credit limit; this costs "
+            f"{units_to_credits(cost.credits)}",
+        )
+    if run is not None and run.budget is not None and run.spent + cost.credits > run.budget:
+        raise Refused(
+            ErrorCode.RUN_BUDGET_EXCEEDED,
+            f"the run has spent {units_to_credits(run.spent)} of its "
+            f"{units_to_credits(run.budget)} Data Credit budget; this costs "
+            f"{units_to_credits(cost.credits)}",
+        )
+    return Debit(cost.actions, cost.credits, settle, limit.limit is not None)
+
+
+def _short_of_credits(cost: Cost, meters: WorkspaceMeters, settle: int) -> str:
+    costs = f"this costs {units_to_credits(cost.credits)} Data Credits"
+    if meters.held == 0:
+        return f"{costs} and the balance is {units_to_credits(meters.balance)}"
+    return (
+        f"{costs} and {units_to_credits(meters.available + settle)} are available: the balance"
+        f" is {units_to_credits(meters.balance)}, of which {units_to_credits(meters.held)}"
+        " is held for runs"
+    )
+
+
+def apply(debit: Debit, meters: WorkspaceMeters, limit: LimitState, run: RunState | None) -> None:
+    """Move the in-memory states past one accepted charge."""
+    meters.actions_remaining -= debit.actions
+    meters.balance -= debit.credits
+    meters.held -= debit.settle
+    if debit.counts_in_limit:
+        limit.spent += debit.credits
+    if run is not None:
+        run.spent += debit.credits
+        run.hold -= debit.settle

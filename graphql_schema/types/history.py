@@ -1,0 +1,56 @@
+"""Usage history (R24): rows grouped by any of day, cycle, workbook, table, provider, kind."""
+
+from __future__ import annotations
+
+import decimal
+from datetime import date, datetime
+
+import strawberry
+
+from app import history
+from app.units import units_to_credits
+from graphql_schema.enums import UsageKind
+
+UsageDimension = strawberry.enum(
+    history.UsageDimension,
+    name="UsageDimension",
+    description="What usage history groups by: the UTC day, the billing cycle, the workbook,"
+    " the table, the provider (the model name for AI) or the kind of usage.",
+)
+
+
+@strawberry.type(
+    description="Usage summed over one group: the keys it was grouped by are set, the others"
+    " are null. Own-key usage counts Actions only, free operations count zero, refunds are"
+    " netted on the day they happened (R3, R5, R22, R24)."
+)
+class UsageRow:
+    day: date | None = strawberry.field(description="The UTC date.")
+    cycle_start: datetime | None = strawberry.field(
+        description="The start of the billing cycle the usage counted in."
+    )
+    workbook_id: strawberry.ID | None
+    workbook_name: str | None
+    table_id: str | None
+    provider: str | None = strawberry.field(
+        description="The provider; for AI usage, the model name."
+    )
+    kind: UsageKind | None
+    actions: int
+    data_credits: decimal.Decimal = strawberry.field(description="Net of refunds.")
+    results: int
+
+    @classmethod
+    def of(cls, row: history.UsageRow) -> UsageRow:
+        return cls(
+            day=row.day,
+            cycle_start=row.cycle_start,
+            workbook_id=None if row.workbook_id is None else strawberry.ID(str(row.workbook_id)),
+            workbook_name=row.workbook_name,
+            table_id=row.table_id,
+            provider=row.provider,
+            kind=None if row.kind is None else UsageKind(row.kind),
+            actions=row.actions,
+            data_credits=units_to_credits(row.credits),
+            results=row.results,
+        )

@@ -1,0 +1,28 @@
+"""The caller: which API key is asking, and with which role.
+
+A frontend reads it to decide what to offer (an admin may set spend limits, a member may not);
+the server still checks the role on every mutation.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from app import models
+from app.auth import Principal
+from graphql_schema.enums import Role
+from graphql_schema.types.workspace import ApiKey
+
+
+@strawberry.type(description="The API key behind this request and its role.")
+class Viewer:
+    principal: strawberry.Private[Principal]
+
+    @strawberry.field
+    def role(self) -> Role:
+        assert self.principal.role is not None, "a workspace key always has a role"
+        return self.principal.role  # type: ignore[return-value]
+
+    @strawberry.field
+    async def api_key(self) -> ApiKey:
+        return ApiKey(row=await models.ApiKey.get(id=self.principal.key_id))
