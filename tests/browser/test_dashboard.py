@@ -116,6 +116,8 @@ def test_admin_sees_plan_meters_chart_breakdown_and_ledger(
         "#actions-remaining": "99,686",
         "#actions-resets": us_date(ws["actions"]["resetsAt"]),
         "#credits-balance": "599,855",  # 12 × 50,000 granted, 145 spent
+        "#credits-held": "0",
+        "#credits-available": "599,855",
         "#credits-cap": "1,200,000",
         "#credits-grant": "50,000",
     }

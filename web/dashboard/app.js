@@ -15,7 +15,7 @@ const DASHBOARD_QUERY = `query Dashboard {
     currentPeriod { start end }
     pendingChange { plan { code name } creditTier billingInterval effectiveAt }
     actions { capacity used remaining resetsAt }
-    dataCredits { balance cap monthlyGrant }
+    dataCredits { balance cap monthlyGrant held available }
     workbooks { id name spendLimit spent }
   }
 }`;
@@ -361,6 +361,8 @@ function renderSummary() {
   setText("credits-balance", formatDecimal(credits.balance));
   setText("credits-cap", formatDecimal(credits.cap));
   setText("credits-grant", formatDecimal(credits.monthlyGrant));
+  setText("credits-held", formatDecimal(credits.held));
+  setText("credits-available", formatDecimal(credits.available));
   const cap = Number(credits.cap);
   setBar("credits-bar", cap > 0 ? Number(credits.balance) / cap : 0);
 }
