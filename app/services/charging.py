@@ -98,29 +98,23 @@ def _with_label(item: _Item, error: InvalidInput | NotFound) -> InvalidInput | N
 
 
 async def _workbooks(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, Workbook]:
-    ids = {}
-    for item in items:
-        ids[item.report.workbook_id] = validation.object_id(item.report.workbook_id, "workbook")
-    rows = await Workbook.filter(workspace_id=workspace_id, id__in=list(set(ids.values())))
-    found = {row.id: row for row in rows}
-    for raw, parsed in ids.items():
-        if parsed not in found:
-            raise NotFound(f"workbook {raw} not found")
-    return {raw: found[parsed] for raw, parsed in ids.items()}
+    raw = [item.report.workbook_id for item in items]
+    return await _owned(Workbook, workspace_id, raw, "workbook")
 
 
 async def _runs(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, Run]:
-    ids = {}
-    for item in items:
-        if item.report.run_id is not None:
-            ids[item.report.run_id] = validation.object_id(item.report.run_id, "run")
-    if not ids:
-        return {}
-    rows = await Run.filter(workspace_id=workspace_id, id__in=list(set(ids.values())))
+    raw = [item.report.run_id for item in items if item.report.run_id is not None]
+    return await _owned(Run, workspace_id, raw, "run") if raw else {}
+
+
+async def _owned(model: Any, workspace_id: uuid.UUID, raw_ids: list[str], what: str) -> dict:
+    """Rows of the caller's workspace by id as the client spelled it; any other is NOT_FOUND."""
+    ids = {raw: validation.object_id(raw, what) for raw in raw_ids}
+    rows = await model.filter(workspace_id=workspace_id, id__in=list(set(ids.values())))
     found = {row.id: row for row in rows}
     for raw, parsed in ids.items():
         if parsed not in found:
-            raise NotFound(f"run {raw} not found")
+            raise NotFound(f"{what} {raw} not found")
     return {raw: found[parsed] for raw, parsed in ids.items()}
 
 
