@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from strawberry.types.arguments import InputContext
+from strawberry.utils.str_converters import to_camel_case
 
-from app import models
+from app import kinds, models
+from app.services.charging import ChargeRecord
 from app.units import units_to_credits
 from graphql_schema.enums import ErrorCode, UsageKind
 
 
 @strawberry.type(description="One recorded usage report and what it cost on both meters.")
 class Charge:
-    row: strawberry.Private[models.Charge]
+    row: strawberry.Private[models.Charge | ChargeRecord]  # stored, or just written
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -201,3 +206,25 @@ class EstimateInput:
     workbook_id: strawberry.ID | None = strawberry.field(
         default=None, description="Check the workbook's spend limit too."
     )
+
+
+def _fast_input(cls: type) -> None:
+    """Build `cls` straight from its GraphQL value (already validated and parsed by
+    graphql-core) instead of strawberry converting each field of each item on its own: a
+    batch of 1,000 reports spent about 70 ms there. Only enum fields need converting."""
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    names = {to_camel_case(f.python_name): f.python_name for f in definition.fields}
+    enums = {"kind": kinds.UsageKind}
+
+    def from_input(target: type, value: Mapping[str, Any], context: InputContext) -> Any:
+        args = {}
+        for name, raw in value.items():
+            python_name = names[name]
+            convert = enums.get(python_name)
+            args[python_name] = convert(raw) if convert is not None and raw is not None else raw
+        return target(**args)
+
+    definition.from_input = from_input
+
+
+_fast_input(RecordUsageInput)
