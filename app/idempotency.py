@@ -91,11 +91,15 @@ async def _first_result_id(
 ) -> str:
     record = await IdempotencyRecord.get(workspace_id=workspace_id, key=key)
     if record.operation != operation or record.request_hash != fingerprint:
-        raise Refused(
-            ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            f"idempotency key {key!r} was already used for a different request",
-        )
+        raise key_reused(key)
     return record.result_id
+
+
+def key_reused(key: str) -> Refused:
+    return Refused(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        f"idempotency key {key!r} was already used for a different request",
+    )
 
 
 async def replay_recorded(

@@ -24,8 +24,8 @@ from app import charge_rules, validation
 from app.bulk import insert_many
 from app.charge_rules import Debit, LimitState, RunState, WorkspaceMeters
 from app.db import fetch, fetch_one, lock_clause
-from app.errors import ErrorCode, InvalidInput, NotFound, Refused
-from app.idempotency import request_hash
+from app.errors import InvalidInput, NotFound, Refused
+from app.idempotency import key_reused, replay_recorded, request_hash
 from app.kinds import EntryType, Meter, RunStatus, is_billable
 from app.models import Charge, IdempotencyRecord, Run, Workbook
 from app.pricing import Cost
@@ -183,22 +183,16 @@ async def _price(workspace_id: uuid.UUID, items: list[_Item]) -> None:
             item.cost = await cost_of(item.report.usage, catalog=catalog)
         except InvalidInput as error:
             # A retry of a charge whose price row was since edited away still replays (R13).
-            replayed = await _recorded(workspace_id, item)
+            replayed = await replay_recorded(
+                workspace_id, item.report.idempotency_key, OPERATION, item.report, _load_charge
+            )
             if replayed is None:
                 raise _with_label(item, error) from None
             item.outcome = replayed
 
 
-async def _recorded(workspace_id: uuid.UUID, item: _Item) -> Charge | None:
-    record = await IdempotencyRecord.get_or_none(
-        workspace_id=workspace_id, key=item.report.idempotency_key
-    )
-    if record is None or (record.operation, record.request_hash) != (
-        OPERATION,
-        item.fingerprint,
-    ):
-        return None
-    return await Charge.get(id=uuid.UUID(record.result_id))
+async def _load_charge(result_id: str) -> Charge:
+    return await Charge.get(id=uuid.UUID(result_id))
 
 
 def _first_of_each_key(items: list[_Item]) -> list[_Item]:
@@ -214,15 +208,8 @@ def _outcome_of(item: _Item) -> Outcome:
         assert item.outcome is not None
         return item.outcome
     if item.first.fingerprint != item.fingerprint:
-        return _key_reused(item.report.idempotency_key)
+        return key_reused(item.report.idempotency_key)
     return _outcome_of(item.first)
-
-
-def _key_reused(key: str) -> Refused:
-    return Refused(
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        f"idempotency key {key!r} was already used for a different request",
-    )
 
 
 def _in_list(values: list[Any], start: int = 1) -> str:
@@ -266,7 +253,7 @@ async def _replay(workspace_id: uuid.UUID, items: list[_Item]) -> None:
     for item in items:
         record = by_key[item.report.idempotency_key]
         if (record.operation, record.request_hash) != (OPERATION, item.fingerprint):
-            item.outcome = _key_reused(item.report.idempotency_key)
+            item.outcome = key_reused(item.report.idempotency_key)
         else:
             item.outcome = charges[uuid.UUID(record.result_id)]
 

@@ -157,7 +157,9 @@ async def end_run(workspace_id: uuid.UUID, run_id: str, status: RunStatus, now: 
             return run
         await _release(conn, run, now)
         run.status, run.ended_at = status.value, now
-        await run.save(using_db=conn, update_fields=["status", "ended_at"])
+        await run.save(
+            using_db=conn, update_fields=["status", "ended_at", "hold", "hold_expires_at"]
+        )
         return run
 
 
@@ -176,7 +178,8 @@ async def _locked_run(
 
 
 async def _release(conn: BaseDBAsyncClient, run: Run, now: datetime) -> None:
-    """Return what the run still holds to the available balance; the run row is locked."""
+    """Return what the run still holds to the available balance; the run row is locked.
+    The caller saves the run (`hold`, `hold_expires_at`), with its own changes if any."""
     if run.hold == 0:
         return
     row = await fetch_one(
@@ -190,7 +193,6 @@ async def _release(conn: BaseDBAsyncClient, run: Run, now: datetime) -> None:
     posting = Posting(Meter.HELD_CREDITS, -run.hold, row["credits_held"], EntryType.RELEASE)
     await _post(conn, run, [posting], now)
     run.hold, run.hold_expires_at = 0, None
-    await run.save(using_db=conn, update_fields=["hold", "hold_expires_at"])
 
 
 async def expire_holds(now: datetime, batch_size: int = 200) -> int:
@@ -219,6 +221,7 @@ async def _expire_one(run_id: uuid.UUID, workspace_id: uuid.UUID, now: datetime)
         if run.hold_expires_at > now:
             return 0
         await _release(conn, run, now)
+        await run.save(using_db=conn, update_fields=["hold", "hold_expires_at"])
         return 1
 
 
@@ -239,3 +242,4 @@ async def release_all_holds(
     )
     for run in runs:
         await _release(conn, run, now)
+        await run.save(using_db=conn, update_fields=["hold", "hold_expires_at"])
