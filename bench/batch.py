@@ -19,9 +19,10 @@ before the clock starts, so the client spends its time sending and reading.
 The baseline, in the same run against the same database and tables (its own workspaces), issues
 the SQL of one batch directly with an asyncpg pool of as many connections as clients: the reads
 (API key, workbook, run, one price per provider) and then one transaction with the idempotency
-claim (the same multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING), the workspace, run and
-workbook rows locked FOR NO KEY UPDATE, one UPDATE of the workspace and of the run, and the
-charges and ledger rows inserted with unnest(). No HTTP, no GraphQL, no ORM, no rule code.
+claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING RETURNING), the
+workspace, run and workbook rows locked FOR NO KEY UPDATE, one UPDATE of the workspace and of
+the run, the charges and ledger rows inserted with unnest(), and the day's usage rollups
+upserted (Tally's statement). No HTTP, no GraphQL, no ORM, no rule code.
 
 Each configuration runs `--batches` batches (default: 30,000 items' worth), split evenly over
 its clients. The CPU each run used is read from /proc — the server's processes, this database's
@@ -32,10 +33,10 @@ is printed before and after, and figures taken under load are not comparable.
 Afterwards every workspace is checked: refused = 0, charges = items sent, balance = SUM of its
 DATA_CREDITS ledger, remaining Actions = SUM of its ACTIONS ledger, the run's spend and count =
 its charges. Then (unless --no-profile) one 1,000-item batch is timed in this process at each
-layer — the asyncpg SQL (and, as a what-if, with the claim written with unnest()),
-`charge_batch` itself, `schema.execute`, the ASGI app (no socket) — and the ASGI path is
-profiled with cProfile (own time by package, and the top functions). cProfile slows Python-heavy
-code more than I/O, so read its shares as where the CPU goes, not as milliseconds saved.
+layer — the asyncpg SQL, `charge_batch` itself, `schema.execute`, the ASGI app (no socket) —
+and the ASGI path is profiled with cProfile (own time by package, and the top functions).
+cProfile slows Python-heavy code more than I/O, so read its shares as where the CPU goes, not
+as milliseconds saved.
 The server is stopped and the database dropped at the end unless --keep.
 """
 
@@ -69,7 +70,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.services import charging  # noqa: E402  (after the path, for `python bench/batch.py`)
+from app.services import charging, history  # noqa: E402  (after the path, for `python bench/batch.py`)
 
 OPERATOR = "tly_op_bench_batch"
 ACTIONS_A_MONTH = 100_000  # enterprise: the most items (one Action each) a workspace takes
@@ -403,29 +404,8 @@ INSERT_CHARGES = unnest_insert("charge", CHARGE_COLUMNS)
 INSERT_LEDGER = unnest_insert("ledger_entry", LEDGER_COLUMNS)
 
 
-def claim_sql(n: int) -> str:
-    """Tally's claim statement: one VALUES row of six parameters per item."""
-    values = ", ".join(
-        "(" + ", ".join(f"${6 * r + c}" for c in range(1, 7)) + ")" for r in range(n)
-    )
-    return (
-        "INSERT INTO idempotency_record (workspace_id, key, operation, request_hash, result_id,"
-        f" created_at) VALUES {values} ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key"
-    )
-
-
-CLAIM_UNNEST = (
-    "INSERT INTO idempotency_record (workspace_id, key, operation, request_hash, result_id,"
-    " created_at) SELECT $1, k, $2, h, r, $3 FROM unnest($4::text[], $5::text[], $6::text[])"
-    " AS t(k, h, r) ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key"
-)
-
-
-async def sql_batch(
-    conn: asyncpg.Connection, tenant: Tenant, items: list[dict[str, Any]], unnest: bool = False
-) -> int:
-    """One batch as Tally's SQL does it; returns the items charged. `unnest`: the claim as
-    three arrays instead of six parameters a row (not what Tally does; a what-if)."""
+async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[str, Any]]) -> int:
+    """One batch as Tally's SQL does it; returns the items charged."""
     ws, wb = uuid.UUID(tenant.workspace_id), uuid.UUID(tenant.workbook_id)
     run = uuid.UUID(tenant.run_id) if tenant.run_id else None
     await conn.fetch(AUTH, hashlib.sha256(tenant.key.encode()).hexdigest())
@@ -440,16 +420,9 @@ async def sql_batch(
     now = datetime.now(UTC)
     ids = {item["idempotencyKey"]: uuid.uuid4() for item in items}
     keys = sorted(ids)
-    if unnest:
-        claim = CLAIM_UNNEST
-        params: list[Any] = [ws, "recordUsage", now, keys, ["0" * 64] * len(keys)]
-        params.append([str(ids[k]) for k in keys])
-    else:
-        claim, params = claim_sql(len(items)), []
-        for key in keys:
-            params += [ws, key, "recordUsage", "0" * 64, str(ids[key]), now]
+    params = [ws, "recordUsage", now, keys, ["0" * 64] * len(keys), [str(ids[k]) for k in keys]]
     async with conn.transaction():
-        claimed = {r["key"] for r in await conn.fetch(claim, *params)}
+        claimed = {r["key"] for r in await conn.fetch(charging.CLAIM_UNNEST, *params)}
         state = await conn.fetchrow(LOCK_WORKSPACE, ws)
         if run is not None:
             await conn.fetch(LOCK_RUNS, [run])
@@ -489,7 +462,33 @@ async def sql_batch(
         if charges:
             await conn.execute(INSERT_CHARGES, *(list(c) for c in zip(*charges, strict=True)))
             await conn.execute(INSERT_LEDGER, *(list(c) for c in zip(*ledger, strict=True)))
+            await upsert_rollups(conn, ws, charges)
     return len(charges)
+
+
+async def upsert_rollups(conn: asyncpg.Connection, ws: uuid.UUID, charges: list[tuple]) -> None:
+    """The day's rollups, one row per (table, provider), in key order: Tally's upsert."""
+    at = {name: n for n, (name, _) in enumerate(CHARGE_COLUMNS)}
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for c in charges:
+        key = (
+            c[at["created_at"]].date(),
+            c[at["period_start"]],
+            c[at["workbook_id"]],
+            c[at["table_id"]],
+            c[at["provider"]],
+            c[at["kind"]],
+        )
+        total = sums[key]
+        total[0] += c[at["actions"]]
+        total[1] += c[at["credits"]]
+        total[2] += c[at["results"]]
+    rows = sorted(sums)
+    values = ", ".join(
+        "(" + ", ".join(f"${r * 10 + j}" for j in range(1, 11)) + ")" for r in range(len(rows))
+    )
+    args = [a for key in rows for a in (ws, *key, *sums[key])]
+    await conn.execute(history.UPSERT.format(values=values), *args)
 
 
 async def sql_mode(
@@ -668,7 +667,7 @@ async def in_process(
 
     settings = Settings(database_url=url, operator_key=OPERATOR, scheduler=False)
     await open_database(url)
-    tenants = [await make_tenant(client, with_run) for _ in range(5)]
+    tenants = [await make_tenant(client, with_run) for _ in range(4)]
     lanes = [Lane([t]) for t in tenants]
     app = create_app(settings, manage_database=False)
     size = 1000
@@ -702,10 +701,6 @@ async def in_process(
         async with pool.acquire() as conn:
             assert await sql_batch(conn, tenant, items) == size
 
-    async def raw_unnest(tenant: Tenant, items: list[dict[str, Any]]) -> None:
-        async with pool.acquire() as conn:
-            assert await sql_batch(conn, tenant, items, unnest=True) == size
-
     async def domain(tenant: Tenant, items: list[dict[str, Any]]) -> None:
         reports = reports_of(items)  # what the resolver's report_of builds
         outcomes = await charge_batch(uuid.UUID(tenant.workspace_id), reports, datetime.now(UTC))
@@ -723,10 +718,6 @@ async def in_process(
 
     timings = [
         ("asyncpg, the same SQL (one pooled connection)", await stage(lanes[0], "p-sql", raw)),
-        (
-            "  what-if: asyncpg with the claim as unnest()",
-            await stage(lanes[4], "p-un", raw_unnest),
-        ),
         ("charge_batch() directly (domain + ORM)", await stage(lanes[1], "p-dom", domain)),
         ("schema.execute() (+ GraphQL input/output)", await stage(lanes[2], "p-gql", graphql)),
         ("ASGI app in-process (+ JSON, Starlette)", await stage(lanes[3], "p-asgi", asgi)),

@@ -38,7 +38,7 @@ from app.services.workbooks import get_workbook
 
 _BATCH = 1_000  # rows per upsert: 10 parameters each, far below PostgreSQL's 32,767
 
-_UPSERT = """
+UPSERT = """
 INSERT INTO usage_daily (workspace_id, day, period_start, workbook_id, table_id, provider, kind,
                          actions, credits, results)
 VALUES {values}
@@ -63,7 +63,7 @@ async def add_usage(
             "(" + ", ".join(f"${i * 10 + j}" for j in range(1, 11)) + ")" for i in range(len(chunk))
         )
         args = [arg for d in chunk for arg in _upsert_args(workspace_id, d)]
-        await fetch(conn, _UPSERT.format(values=values), *args)
+        await fetch(conn, UPSERT.format(values=values), *args)
 
 
 def _upsert_args(workspace_id: uuid.UUID, d: UsageDelta) -> list[Any]:
