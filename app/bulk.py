@@ -23,12 +23,11 @@ async def insert_many(
     type, which unnest() needs. UUIDs go in as strings so both databases store them alike."""
     if not rows:
         return
-    names = ", ".join(name for name, _ in columns)
     if conn.capabilities.dialect == "postgres":
-        arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, 1))
-        query = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
-        await fetch(conn, query, *(list(column) for column in zip(*rows, strict=True)))
+        query, args = _unnest_insert(table, columns, rows)
+        await fetch(conn, query, *args)
         return
+    names = ", ".join(name for name, _ in columns)
     width = len(columns)
     per_statement = max(1, _SQLITE_MAX_PARAMS // width)
     for start in range(0, len(rows), per_statement):
@@ -39,3 +38,32 @@ async def insert_many(
         )
         params = [value for row in chunk for value in row]
         await fetch(conn, f"INSERT INTO {table} ({names}) VALUES {values}", *params)
+
+
+def _unnest_insert(
+    table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """INSERT ... SELECT FROM unnest(arrays). A column with one value in every row (the
+    workspace, the time, often the run) goes in once as a scalar: encoding and unpacking
+    arrays of repeats was a good part of a batch's cost on both sides of the wire."""
+    values = [list(column) for column in zip(*rows, strict=True)]
+    same = [column.count(column[0]) == len(column) for column in values]
+    if all(same):
+        same[0] = False  # unnest needs one array to give the row count
+    select, arrays, args = [], [], []
+    for (name, pg_type), column, constant in zip(columns, values, same, strict=True):
+        args.append(column[0] if constant else column)
+        if constant:
+            select.append(f"${len(args)}::{pg_type}")
+        else:
+            arrays.append(f"${len(args)}::{pg_type}[]")
+            select.append(f"u.{name}")
+    varying = ", ".join(
+        name for (name, _), constant in zip(columns, same, strict=True) if not constant
+    )
+    names = ", ".join(name for name, _ in columns)
+    query = (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(select)}"
+        f" FROM unnest({', '.join(arrays)}) AS u({varying})"
+    )
+    return query, args
