@@ -132,7 +132,7 @@ class Mutation:
         report = report_of(input)
 
         async def charge() -> Charge:
-            return Charge(row=await record_usage(workspace_id, report, info.context.now))
+            return Charge.of(await record_usage(workspace_id, report, info.context.now))
 
         return await refusal_or(charge)
 
@@ -152,7 +152,7 @@ class Mutation:
             if isinstance(outcome, Refused):
                 results.append(Refusal(code=outcome.code, message=outcome.message))
             else:
-                results.append(Charge(row=outcome))
+                results.append(Charge.of(outcome))
                 actions, credits = actions + outcome.actions, credits + outcome.credits
         charged = len(results) - sum(isinstance(r, Refusal) for r in results)
         return RecordUsageBatchResult(

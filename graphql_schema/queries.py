@@ -137,7 +137,7 @@ class Query:
         )
         if charge is None:
             raise NotFound(f"charge {id} not found")
-        return Charge(row=charge)
+        return Charge.of(charge)
 
     @strawberry.field
     async def run(self, info: Info, id: strawberry.ID) -> Run | None:
