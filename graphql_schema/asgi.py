@@ -22,6 +22,7 @@ from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
 from graphql_schema.errors import client_error, log_errors
+from graphql_schema.gc_tuning import tune_gc
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.schema import schema
 from jobs.scheduler import Scheduler
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_database:
             await start_database(settings)
+        tune_gc()
         scheduler = None
         if manage_database and settings.scheduler:
             scheduler = Scheduler(settings.scheduler_interval)
