@@ -46,12 +46,20 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
     return None
 
 
+_ATOMS = frozenset({str, int, bool, float, type(None), uuid.UUID, datetime})
+
+
 def _plain(value: Any) -> Any:
     """`dataclasses.asdict` without its deep copies (a batch hashes 1,000 requests); the JSON
     it gives is the same, so fingerprints recorded before still match."""
     names = _field_names(type(value))
     if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+        plain = {}
+        for name in names:
+            v = getattr(value, name)
+            # Most fields are atoms, which _plain returns as they are: skip the call.
+            plain[name] = v if type(v) in _ATOMS else _plain(v)
+        return plain
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

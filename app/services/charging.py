@@ -184,9 +184,14 @@ def _normalized(item: _Item, workbooks: dict[str, Workbook], runs: dict[str, Run
 
 async def _price(workspace_id: uuid.UUID, items: list[_Item]) -> None:
     catalog = CatalogCache()
+    costs: dict[Usage, Cost] = {}  # a batch repeats a few usages: price each once
     for item in items:
+        usage = item.report.usage
+        if usage in costs:
+            item.cost = costs[usage]
+            continue
         try:
-            item.cost = await cost_of(item.report.usage, catalog=catalog)
+            item.cost = costs[usage] = await cost_of(usage, catalog=catalog)
         except InvalidInput as error:
             # A retry of a charge whose price row was since edited away still replays (R13).
             replayed = await replay_recorded(
