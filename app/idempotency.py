@@ -72,8 +72,13 @@ def request_hash(operation: str, request: Any) -> str:
     request is caught and a true retry is not."""
     body = _plain(request) if _field_names(type(request)) is not None else dict(request)
     body.pop("idempotency_key", None)
-    text = json.dumps({"operation": operation, "request": body}, sort_keys=True, default=_canonical)
+    text = _ENCODER.encode({"operation": operation, "request": body})
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What json.dumps(..., sort_keys=True, default=_canonical) builds on every call, built once: the
+# same text, so the same fingerprints (a batch hashes 1,000 requests).
+_ENCODER = json.JSONEncoder(sort_keys=True, default=_canonical)
 
 
 async def _claim(
