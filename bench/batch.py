@@ -1,7 +1,7 @@
 """Usage results per second through `recordUsageBatch`, against the same SQL issued with asyncpg.
 
     .venv/bin/python bench/batch.py [--sizes 100,1000] [--clients 4] [--batches N]
-                                    [--workers 1] [--no-run] [--no-profile] [--keep]
+                                    [--workers CORES] [--no-run] [--no-profile] [--keep]
 
 Serves Tally (`tally serve`, TALLY_SCHEDULER=off) on a fresh PostgreSQL database and drives
 `recordUsageBatch` over HTTP (httpx, keep-alive) for each batch size, first one client sending
@@ -937,7 +937,12 @@ if __name__ == "__main__":
         default=0,
         help=f"batches per configuration, split over its clients (default {AUTO_ITEMS:,} items)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes (default: one per core, as `tally serve --workers` is deployed)",
+    )
     parser.add_argument("--no-run", action="store_true", help="items without a runId")
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process part")
     parser.add_argument("--reps", type=int, default=5, help="in-process batches per layer")
