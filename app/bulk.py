@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -47,7 +48,7 @@ def _unnest_insert(
     workspace, the time, often the run) goes in once as a scalar: encoding and unpacking
     arrays of repeats was a good part of a batch's cost on both sides of the wire."""
     values = [list(column) for column in zip(*rows, strict=True)]
-    same = [column.count(column[0]) == len(column) for column in values]
+    same = [_constant(column) for column in values]
     if all(same):
         same[0] = False  # unnest needs one array to give the row count
     select, arrays, args = [], [], []
@@ -67,3 +68,14 @@ def _unnest_insert(
         f" FROM unnest({', '.join(arrays)}) AS u({varying})"
     )
     return query, args
+
+
+def _constant(column: list[Any]) -> bool:
+    """One value in every row. Datetimes of one zone compare equal across a DST fold while
+    being different instants, so their offsets must match too."""
+    first = column[0]
+    if column.count(first) != len(column):
+        return False
+    if isinstance(first, datetime):
+        return all(v.utcoffset() == first.utcoffset() for v in column)
+    return True

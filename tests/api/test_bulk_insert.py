@@ -5,6 +5,7 @@ that it still gives one row per input row with the right values, NULLs included.
 """
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -89,3 +90,17 @@ def test_postgres_statement_keeps_one_array_when_nothing_varies():
     query, args = _unnest_insert("t", [("a", "text"), ("b", "bigint")], [("x", 1)] * 2)
     assert query == "INSERT INTO t (a, b) SELECT u.a, $2::bigint FROM unnest($1::text[]) AS u(a)"
     assert args == [["x", "x"], 1]
+
+
+def test_postgres_statement_keeps_instants_apart_across_a_dst_fold():
+    # 01:30 happens twice in New York on 2025-11-02: equal in Python, an hour apart in time.
+    early = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    late = early.replace(fold=1)
+    assert early == late and early.utcoffset() != late.utcoffset()
+    columns = [("n", "integer"), ("at", "timestamptz")]
+    query, args = _unnest_insert("t", columns, [(1, early), (2, late)])
+    assert query == (
+        "INSERT INTO t (n, at) SELECT u.n, u.at FROM unnest($1::integer[], $2::timestamptz[])"
+        " AS u(n, at)"
+    )
+    assert args == [[1, 2], [early, late]]
