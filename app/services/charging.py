@@ -184,14 +184,17 @@ def _normalized(item: _Item, workbooks: dict[str, Workbook], runs: dict[str, Run
 
 async def _price(workspace_id: uuid.UUID, items: list[_Item]) -> None:
     catalog = CatalogCache()
-    costs: dict[Usage, Cost] = {}  # a batch repeats a few usages: price each once
+    # A batch repeats a few usages: price each once. The key has the count's type because
+    # True == 1, and cost_of refuses a bool count.
+    costs: dict[tuple[Usage, type], Cost] = {}
     for item in items:
         usage = item.report.usage
-        if usage in costs:
-            item.cost = costs[usage]
+        key = (usage, type(usage.results))
+        if key in costs:
+            item.cost = costs[key]
             continue
         try:
-            item.cost = costs[usage] = await cost_of(usage, catalog=catalog)
+            item.cost = costs[key] = await cost_of(usage, catalog=catalog)
         except InvalidInput as error:
             # A retry of a charge whose price row was since edited away still replays (R13).
             replayed = await replay_recorded(

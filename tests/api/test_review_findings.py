@@ -2,6 +2,7 @@
 after a catalog edit, and inputs that used to reach the database unchecked."""
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,8 @@ from graphql import GraphQLError
 
 import app.services.charging as charging_service
 from app.db import connection, fetch
+from app.errors import InvalidInput
+from app.kinds import UsageKind
 from app.services.workbooks import set_spend_limit
 from graphql_schema.errors import client_error
 from tests.helpers import CHARGE_FIELDS
@@ -172,3 +175,28 @@ def test_a_pathless_error_with_a_python_exception_behind_it_is_masked():
     )
     coercion = client_error(GraphQLError("Variable '$x' has invalid value"))
     assert coercion.extensions == {"code": "INVALID_INPUT"}
+
+
+async def test_a_batch_prices_each_usage_once_yet_checks_each_item(api):
+    """Items with equal usages share one price, but `results=True` (equal to 1 in Python) is
+    still refused as a count, and the whole batch with it, before anything is charged."""
+    t = await api.create_workspace("enterprise")
+    wb = await api.create_workbook(t.admin_key)
+    assert await api.meters(t.admin_key) == (0, Decimal("600000"))
+    ledger_before = await api.ledger(t.admin_key)
+
+    def report(key: str, results: int) -> charging_service.UsageReport:
+        usage = charging_service.Usage(UsageKind.ENRICHMENT, results, "linkedin", "profile")
+        return charging_service.UsageReport(wb, usage, key)
+
+    with pytest.raises(InvalidInput) as refused:
+        await charging_service.charge_batch(
+            uuid.UUID(t.id), [report("b-1", 1), report("b-2", True)], datetime.now(UTC)
+        )
+    assert refused.value.message.startswith("items[1]: results")
+    assert await api.meters(t.admin_key) == (0, Decimal("600000"))
+    assert await api.ledger(t.admin_key) == ledger_before
+    rows = await fetch(
+        connection(), "SELECT COUNT(*) AS n FROM charge WHERE workspace_id = $1", t.id
+    )
+    assert int(rows[0]["n"]) == 0
