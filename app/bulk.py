@@ -51,21 +51,19 @@ def _unnest_insert(
     same = [_constant(column) for column in values]
     if all(same):
         same[0] = False  # unnest needs one array to give the row count
-    select, arrays, args = [], [], []
+    select, arrays, varying, args = [], [], [], []
     for (name, pg_type), column, constant in zip(columns, values, same, strict=True):
         args.append(column[0] if constant else column)
         if constant:
             select.append(f"${len(args)}::{pg_type}")
         else:
             arrays.append(f"${len(args)}::{pg_type}[]")
+            varying.append(name)
             select.append(f"u.{name}")
-    varying = ", ".join(
-        name for (name, _), constant in zip(columns, same, strict=True) if not constant
-    )
     names = ", ".join(name for name, _ in columns)
     query = (
         f"INSERT INTO {table} ({names}) SELECT {', '.join(select)}"
-        f" FROM unnest({', '.join(arrays)}) AS u({varying})"
+        f" FROM unnest({', '.join(arrays)}) AS u({', '.join(varying)})"
     )
     return query, args
 
