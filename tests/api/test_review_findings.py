@@ -177,7 +177,7 @@ def test_a_pathless_error_with_a_python_exception_behind_it_is_masked():
     assert coercion.extensions == {"code": "INVALID_INPUT"}
 
 
-async def test_a_batch_prices_each_usage_once_yet_checks_each_item(api):
+async def test_r04_a_batch_prices_each_usage_once_yet_checks_each_item(api):
     """Items with equal usages share one price, but `results=True` (equal to 1 in Python) is
     still refused as a count, and the whole batch with it, before anything is charged."""
     t = await api.create_workspace("enterprise")
