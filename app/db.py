@@ -99,7 +99,7 @@ def lock_clause(conn: BaseDBAsyncClient) -> str:
     """A row lock that does not conflict with the key-share locks foreign keys take.
 
     FOR UPDATE would: a charge in flight holds a key-share lock on its workspace (its
-    idempotency row references it), so FOR UPDATE there deadlocks. SQLite serializes whole
+    usage rollup row references it), so FOR UPDATE there deadlocks. SQLite serializes whole
     transactions instead of locking rows.
     """
     return "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE"
