@@ -75,5 +75,7 @@ def _constant(column: list[Any]) -> bool:
     if column.count(first) != len(column):
         return False
     if isinstance(first, datetime):
-        return all(v.utcoffset() == first.utcoffset() for v in column)
+        offset = first.utcoffset()
+        # Usually one object (the batch's `now`): no offset to read.
+        return all(v is first or v.utcoffset() == offset for v in column)
     return True

@@ -57,6 +57,8 @@ CASES = [
     UsageReport(WORKBOOK, Usage(UsageKind.ENRICHMENT, 1, "linkedin", "profile"), "k-2"),
     UsageReport(WORKBOOK, Usage(UsageKind.CRM_EXPORT, 7, own_api_key=True), "k-3", table_id=""),
     _Nested(["a", "b"], (1, 2), {"when": SENT, "inner": {"x": None}}),
+    # Dataclasses inside a dict and a list: asdict turns them into dicts too.
+    _Nested([], (), {"usage": Usage(UsageKind.AI, 2, model="m"), "all": [AI_REPORT.usage]}),
 ]
 
 
