@@ -20,6 +20,8 @@ from app.history import (
     to_csv,
     with_names,
 )
+from app.services.charging import ChargeRecord
+from app.services.history import charge_usage, charges_usage
 
 D = UsageDimension
 U = 10_000  # units per credit
@@ -222,3 +224,66 @@ def test_r24_csv_columns_follow_group_by_and_quote_formulas():
     assert to_csv([UsageRow(cycle_start=JAN)], (D.CYCLE,)) == (
         "cycleStart,actions,dataCredits,results\r\n2025-01-31T10:00:00+00:00,0,0,0\r\n"
     )
+
+
+CYCLE = datetime(2025, 2, 15, tzinfo=UTC)
+
+
+def _record(n: int, **changes: object) -> ChargeRecord:
+    """A charge as a batch writes it; `n` keeps ids and keys apart."""
+    fields: dict[str, object] = {
+        "id": uuid.UUID(int=n),
+        "workspace_id": uuid.UUID(int=999),
+        "workbook_id": WB1,
+        "table_id": "t1",
+        "kind": "ENRICHMENT",
+        "provider": "linkedin",
+        "data_type": "profile",
+        "model": None,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "own_api_key": False,
+        "results": 1,
+        "actions": 1,
+        "credits": 5000,
+        "refunded_results": 0,
+        "refunded_credits": 0,
+        "spend_epoch": None,
+        "idempotency_key": f"k-{n}",
+        "created_at": datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
+        "run_id": None,
+        "sent_at": None,
+        "period_start": CYCLE,
+        **changes,
+    }
+    return ChargeRecord(**fields)  # type: ignore[arg-type]
+
+
+BATCH_CHARGES = [
+    _record(1),
+    _record(2, credits=10_000, results=2, actions=2),  # same key as 1, other amounts
+    _record(3, table_id="t2"),
+    _record(4, own_api_key=True),  # Actions only (R5)
+    _record(5, kind="AI", provider=None, data_type=None, model="small", credits=37),
+    _record(6, kind="AI", provider=None, data_type=None, model="large", credits=91),
+    _record(7, kind="SOURCING", provider=None, actions=0, credits=0, results=40),  # free
+    _record(8, created_at=datetime(2025, 3, 2, 0, 30, tzinfo=UTC)),  # the next UTC day
+    _record(9, created_at=datetime(2025, 3, 2, 1, 30, tzinfo=timezone(timedelta(hours=1)))),
+    _record(10, period_start=datetime(2025, 3, 1, 12, tzinfo=UTC)),  # another cycle
+    _record(11, workbook_id=WB2, table_id=None),
+]
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, len(BATCH_CHARGES)])
+def test_r24_a_batch_counts_in_history_as_its_charges_one_by_one(count):
+    charges = BATCH_CHARGES[:count]
+    one_by_one = sum_deltas(charge_usage(c) for c in charges)
+    assert sum_deltas(charges_usage(charges)) == one_by_one
+    assert len(charges_usage(charges)) <= count
+
+
+def test_r24_a_batch_of_alike_charges_is_one_rollup_addition():
+    charges = [_record(n) for n in range(1000)]
+    assert charges_usage(charges) == [
+        delta(day=date(2025, 3, 1), actions=1000, credits=1000 * U // 2, results=1000, cycle=CYCLE)
+    ]
