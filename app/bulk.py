@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,8 @@ async def insert_many(
     rows: Sequence[Sequence[Any]],
 ) -> None:
     """Insert `rows` (tuples in `columns` order); `columns` pairs a name with its PostgreSQL
-    type, which unnest() needs. UUIDs go in as strings so both databases store them alike."""
+    type, which unnest() needs. PostgreSQL takes `uuid.UUID` values in binary; SQLite stores
+    UUIDs as their text, as tortoise does."""
     if not rows:
         return
     if conn.capabilities.dialect == "postgres":
@@ -37,7 +39,7 @@ async def insert_many(
             "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
             for r in range(len(chunk))
         )
-        params = [value for row in chunk for value in row]
+        params = [str(v) if isinstance(v, uuid.UUID) else v for row in chunk for v in row]
         await fetch(conn, f"INSERT INTO {table} ({names}) VALUES {values}", *params)
 
 
@@ -72,7 +74,9 @@ def _constant(column: list[Any]) -> bool:
     """One value in every row. Datetimes of one zone compare equal across a DST fold while
     being different instants, so their offsets must match too."""
     first = column[0]
-    if column.count(first) != len(column):
+    # The last value first: a varying column usually differs there, and then the whole
+    # column need not be compared (a UUID's == is Python code).
+    if column[-1] != first or column.count(first) != len(column):
         return False
     if isinstance(first, datetime):
         offset = first.utcoffset()

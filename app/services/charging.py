@@ -463,12 +463,8 @@ def _record(
         report.sent_at,
         state.period_start,
     )
-    item.outcome = ChargeRecord._make(values)
-    # In CHARGE_COLUMNS order (ChargeRecord's, checked at import), with UUIDs as text.
-    charge_id, ws = str(item.charge_id), _text(workspace_id)
-    writes.charges.append(
-        (charge_id, ws, report.workbook_id, *values[3:19], report.run_id, *values[20:])
-    )
+    item.outcome = record = ChargeRecord._make(values)
+    writes.charges.append(record)  # a tuple in CHARGE_COLUMNS order (checked at import)
     writes.accepted.append((item, debit))
     if debit.counts_in_limit:
         writes.limit_spent[report.workbook_id] += debit.credits
@@ -482,21 +478,10 @@ def _record(
     meters = state.meters
     amounts = (-debit.actions, -debit.credits, -debit.settle)
     afters = (meters.actions_remaining, meters.balance, meters.held)
+    ids = (workbook_id, item.charge_id, now, run_id)  # the same in each of its ledger rows
     for (meter, entry_type), amount, after in zip(_CHARGE_ENTRIES, amounts, afters, strict=True):
         if amount:
-            writes.ledger.append(
-                (
-                    ws,
-                    entry_type,
-                    meter,
-                    amount,
-                    after,
-                    report.workbook_id,
-                    charge_id,
-                    now,
-                    report.run_id,
-                )
-            )
+            writes.ledger.append((workspace_id, entry_type, meter, amount, after, *ids))
 
 
 # The ledger rows a charge may write, in order (enum values looked up once, not per item).

@@ -4,6 +4,7 @@ On PostgreSQL a column with one value in every row is sent once as a scalar; the
 that it still gives one row per input row with the right values, NULLs included.
 """
 
+import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -104,3 +105,27 @@ def test_r24_postgres_statement_keeps_instants_apart_across_a_dst_fold():
         " AS u(n, at)"
     )
     assert args == [[1, 2], [early, late]]
+
+
+REF_A = uuid.UUID("5b0c6c1e-0d7a-4c1e-9b51-2f3c4d5e6f70")
+REF_B = uuid.UUID("0e9a4c55-1f6b-4a7e-8a2b-3c4d5e6f7a81")
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [[REF_A, REF_A, REF_A], [REF_A, REF_B, REF_A], [None, REF_B], [REF_B, uuid.UUID(str(REF_B))]],
+    ids=["one object", "varying", "with NULL", "equal, not the same object"],
+)
+async def test_r24_insert_many_takes_uuids_as_postgres_does_and_as_text_on_sqlite(database, refs):
+    conn = connection()
+    column = "UUID" if database.is_postgres else "CHAR(36)"  # tortoise's UUIDField on each
+    await fetch(conn, "DROP TABLE IF EXISTS bulk_uuid_probe")
+    await fetch(conn, f"CREATE TABLE bulk_uuid_probe (n INTEGER, ref {column})")
+    try:
+        rows = [(n, ref) for n, ref in enumerate(refs)]
+        await insert_many(conn, "bulk_uuid_probe", [("n", "integer"), ("ref", "uuid")], rows)
+        back = await fetch(conn, "SELECT n, ref FROM bulk_uuid_probe ORDER BY n")
+        expected = [None if ref is None else str(ref) for ref in refs]
+        assert [None if r["ref"] is None else str(r["ref"]) for r in back] == expected
+    finally:
+        await fetch(conn, "DROP TABLE bulk_uuid_probe")
