@@ -20,10 +20,10 @@ before the clock starts, so the client spends its time sending and reading.
 The baseline, in the same run against the same database and tables (its own workspaces), issues
 the SQL of one batch directly with an asyncpg pool of as many connections as clients: the reads
 (API key, workbook, run, one price per provider) and then one transaction with the idempotency
-claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING RETURNING), the
-workspace, run and workbook rows locked FOR NO KEY UPDATE, one UPDATE of the workspace and of
-the run, the charges and ledger rows inserted with unnest(), and the day's usage rollups
-upserted (Tally's statement). No HTTP, no GraphQL, no ORM, no rule code.
+claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING, giving back
+the keys already taken), the workspace, run and workbook rows locked FOR NO KEY UPDATE, one
+UPDATE of the workspace and of the run, the charges and ledger rows inserted with unnest(),
+and the day's usage rollups upserted (Tally's statement). No HTTP, no GraphQL, no ORM, no rule code.
 
 Each configuration runs `--batches` batches (default: 30,000 items' worth), split evenly over
 its clients. The CPU each run used is read from /proc — the server's processes, this database's
@@ -423,7 +423,7 @@ async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[s
     keys = sorted(ids)
     params = [ws, "recordUsage", now, keys, ["0" * 64] * len(keys), [str(ids[k]) for k in keys]]
     async with conn.transaction():
-        claimed = {r["key"] for r in await conn.fetch(charging.CLAIM_UNNEST, *params)}
+        taken = {r["key"] for r in await conn.fetch(charging.CLAIM_UNNEST, *params)}
         state = await conn.fetchrow(LOCK_WORKSPACE, ws)
         if run is not None:
             await conn.fetch(LOCK_RUNS, [run])
@@ -435,7 +435,7 @@ async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[s
         for item in items:
             key = item["idempotencyKey"]
             credits = prices[(item["provider"], item["dataType"])]
-            if key not in claimed or remaining < 1 or balance - state["credits_held"] < credits:
+            if key in taken or remaining < 1 or balance - state["credits_held"] < credits:
                 continue
             remaining, balance, spent = remaining - 1, balance - credits, spent + credits
             cid = ids[key]

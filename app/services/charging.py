@@ -232,12 +232,15 @@ def _in_list(values: list[Any], start: int = 1) -> str:
 
 _CLAIM_COLUMNS = "workspace_id, key, operation, request_hash, result_id, created_at"
 _CLAIMED = " ON CONFLICT (workspace_id, key) DO NOTHING RETURNING key"
-# PostgreSQL: three arrays instead of six parameters a row; planning a 6,000-parameter VALUES
-# list cost more than the insert itself.
+# PostgreSQL: three arrays instead of six parameters a row (planning a 6,000-parameter VALUES
+# list cost more than the insert itself), and only the keys already taken come back: usually
+# none, instead of 1,000 rows to decode.
 CLAIM_UNNEST = (
-    f"INSERT INTO idempotency_record ({_CLAIM_COLUMNS}) SELECT $1::uuid, k, $2, h, r, $3"
+    f"WITH claimed AS (INSERT INTO idempotency_record ({_CLAIM_COLUMNS})"
+    " SELECT $1::uuid, k, $2, h, r, $3"
     " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(k, h, r, n)"
-    " ORDER BY n" + _CLAIMED
+    " ORDER BY n" + _CLAIMED + ")"
+    " SELECT k AS key FROM unnest($4::text[]) AS k WHERE k NOT IN (SELECT key FROM claimed)"
 )
 
 
@@ -252,18 +255,17 @@ async def _claim(
         hashes = [item.fingerprint for item in ordered]
         results = [str(item.charge_id) for item in ordered]
         args = (workspace_id, OPERATION, now, keys, hashes, results)
-        rows = await fetch(conn, CLAIM_UNNEST, *args)
-    else:
-        values = ", ".join(
-            f"(${6 * n + 1}, ${6 * n + 2}, ${6 * n + 3}, ${6 * n + 4}, ${6 * n + 5}, ${6 * n + 6})"
-            for n in range(len(ordered))
-        )
-        params: list[Any] = []
-        for item in ordered:
-            params += [str(workspace_id), item.report.idempotency_key, OPERATION]
-            params += [item.fingerprint, str(item.charge_id), now]
-        query = f"INSERT INTO idempotency_record ({_CLAIM_COLUMNS}) VALUES {values}" + _CLAIMED
-        rows = await fetch(conn, query, *params)
+        return {row["key"] for row in await fetch(conn, CLAIM_UNNEST, *args)}
+    values = ", ".join(
+        f"(${6 * n + 1}, ${6 * n + 2}, ${6 * n + 3}, ${6 * n + 4}, ${6 * n + 5}, ${6 * n + 6})"
+        for n in range(len(ordered))
+    )
+    params: list[Any] = []
+    for item in ordered:
+        params += [str(workspace_id), item.report.idempotency_key, OPERATION]
+        params += [item.fingerprint, str(item.charge_id), now]
+    query = f"INSERT INTO idempotency_record ({_CLAIM_COLUMNS}) VALUES {values}" + _CLAIMED
+    rows = await fetch(conn, query, *params)
     return set(keys) - {row["key"] for row in rows}
 
 
