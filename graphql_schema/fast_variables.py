@@ -85,6 +85,8 @@ def _list(inner: Coerce) -> Coerce:
             return None
         if not is_iterable(value):  # a non-list value is a list of one
             return [inner(value)]
+        if type(value) not in (list, tuple):
+            raise _Invalid  # another iterable (JSON gives none): graphql-core reads it, once
         return [inner(item) for item in value]
 
     return coerce

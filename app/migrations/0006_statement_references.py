@@ -16,6 +16,12 @@ without them; docs/architecture.md). The references stay enforced by the databas
 
 SQLite keeps its foreign keys (it has no statement triggers, and batches are not its job); it
 gets the same refusal to delete a parent, so both databases answer alike.
+
+The models still declare these foreign keys (the ORM's relations need them); on PostgreSQL
+the constraints themselves are gone from here on, and no later migration may add them back.
+A data-only dump (`pg_dump --data-only`) no longer loads workbooks and runs before the charges
+that name them: restore it with `--disable-triggers`, or restore a whole dump (its triggers are
+created after its data).
 """
 
 from tortoise import migrations
@@ -30,12 +36,14 @@ REFERENCES = {
 PARENTS = ("workspace", "workbook", "run")
 
 
-def _check_function(table: str, references: list[tuple[str, str]]) -> str:
-    # One static query per reference, so PL/pgSQL keeps its plan for the session.
+def _check_function(table: str, references: list[tuple[str, str]], schema: str) -> str:
+    # One static query per reference, so PL/pgSQL keeps its plan for the session. The parent
+    # is named with its schema, as a foreign key holds it: a session's search_path, or a
+    # temporary table of the same name, must not decide what it means.
     checks = "\n".join(
         f"""  IF EXISTS (SELECT 1 FROM (SELECT DISTINCT {column} AS ref FROM new_rows) n
               WHERE n.ref IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.ref)) THEN
+                AND NOT EXISTS (SELECT 1 FROM {schema}.{parent} p WHERE p.id = n.ref)) THEN
     RAISE foreign_key_violation USING MESSAGE =
       '{table}.{column} refers to a {parent} that does not exist';
   END IF;"""
@@ -68,7 +76,8 @@ PG_COMMON = [
 ]
 
 
-def postgres_statements() -> list[str]:
+def postgres_statements(schema: str) -> list[str]:
+    """`schema`: the quoted schema the tables live in."""
     statements = list(PG_COMMON)
     for table, references in REFERENCES.items():
         statements += [
@@ -76,7 +85,7 @@ def postgres_statements() -> list[str]:
             for column, _ in references
         ]
         statements += [
-            _check_function(table, references),
+            _check_function(table, references, schema),
             f"""CREATE TRIGGER {table}_references AFTER INSERT ON {table}
                 REFERENCING NEW TABLE AS new_rows
                 FOR EACH STATEMENT EXECUTE FUNCTION {table}_references_exist()""",
@@ -123,7 +132,11 @@ def sqlite_statements() -> list[str]:
 async def check_per_statement(apps, schema_editor) -> None:
     client = schema_editor.client
     dialect = client.capabilities.dialect
-    statements = postgres_statements() if dialect == "postgres" else sqlite_statements()
+    if dialect == "postgres":
+        rows = await client.execute_query_dict("SELECT quote_ident(current_schema()) AS name")
+        statements = postgres_statements(rows[0]["name"])
+    else:
+        statements = sqlite_statements()
     for statement in statements:
         await client.execute_script(statement)
 

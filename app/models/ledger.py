@@ -4,6 +4,9 @@ from tortoise import fields
 from tortoise.models import Model
 
 
+# On PostgreSQL a charge's workspace, workbook and run, and the workspace of a ledger entry and
+# of an idempotency record, are checked once per statement by triggers, not by foreign keys
+# (migration 0006): a later migration must not add those constraints back.
 class Charge(Model):
     """One recorded usage report: what it cost on both meters, and what was refunded."""
 

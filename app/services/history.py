@@ -96,6 +96,8 @@ def charges_usage(charges: Iterable[Charge]) -> list[UsageDelta]:
     for c in charges:
         key = (c.created_at, c.period_start, c.workbook_id, c.table_id, c.kind)  # type: ignore[attr-defined]
         key += (c.provider, c.model, c.own_api_key)
+        # Equal datetimes on either side of a DST fold are different instants.
+        key += (c.created_at.utcoffset(), c.period_start and c.period_start.utcoffset())
         total = sums.get(key)
         if total is None:
             firsts[key], sums[key] = c, [c.actions, c.credits, c.results]

@@ -8,6 +8,7 @@ names a missing parent, a change of a stored reference, and the deletion of a pa
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from app.db import connection, fetch, fetch_one
@@ -21,6 +22,9 @@ CASES = [
     ("ledger_entry", "workspace_id", None, ("id",)),
     ("idempotency_record", "workspace_id", "key", ("id",)),
 ]
+
+
+REFERENCE_PARENTS = [("workspace_id", "workspace"), ("workbook_id", "workbook"), ("run_id", "run")]
 
 
 async def _charged(api) -> dict[str, Any]:
@@ -57,6 +61,10 @@ async def _count(table: str, workspace_id: str) -> int:
 
 async def _insert_copies(table: str, rows: list[dict[str, Any]]) -> None:
     """All rows in one statement, as a batch writes them."""
+    await fetch(connection(), *_copies_statement(table, rows))
+
+
+def _copies_statement(table: str, rows: list[dict[str, Any]]) -> tuple[str, ...]:
     columns = list(rows[0])
     width = len(columns)
     values = ", ".join(
@@ -64,8 +72,7 @@ async def _insert_copies(table: str, rows: list[dict[str, Any]]) -> None:
         for r in range(len(rows))
     )
     params = [row[c] for row in rows for c in columns]
-    query = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
-    await fetch(connection(), query, *params)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", *params
 
 
 def _copy(source: dict[str, Any], unique: str | None, left_out: tuple[str, ...]) -> dict[str, Any]:
@@ -93,6 +100,33 @@ async def test_r24_a_row_naming_a_missing_parent_is_refused_with_its_whole_state
         await _insert_copies(table, rows)
     # Nothing of the statement stayed, the good rows before the bad one included.
     assert await _count(table, ids["workspace"]) == before + 2
+
+
+@pytest.mark.parametrize(("table", "column", "unique", "left_out"), CASES)
+async def test_r24_a_temporary_table_cannot_stand_in_for_a_missing_parent(
+    api, database, table, column, unique, left_out
+):
+    """A session's temporary table of the parent's name comes first on its search_path; the
+    check must still look in the real one, as a foreign key does."""
+    if not database.is_postgres:
+        pytest.skip("SQLite checks with its foreign keys")
+    ids = await _charged(api)
+    source = await _source_row(table, ids)
+    before = await _count(table, ids["workspace"])
+    parent = dict(REFERENCE_PARENTS)[column]
+    bad = _copy(source, unique, left_out)
+    bad[column] = fake = str(uuid.uuid4())
+    # A session of its own: the check's plan is made there, with the temporary table in sight.
+    conn = await asyncpg.connect(database.url)
+    try:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
+            async with conn.transaction():
+                await conn.execute(f"CREATE TEMP TABLE {parent} (id uuid) ON COMMIT DROP")
+                await conn.execute(f"INSERT INTO {parent} (id) VALUES ($1)", uuid.UUID(fake))
+                await conn.execute(*_copies_statement(table, [bad]))
+    finally:
+        await conn.close()
+    assert await _count(table, ids["workspace"]) == before
 
 
 @pytest.mark.parametrize("parent", ["workspace", "workbook", "run"])

@@ -249,3 +249,16 @@ def _sources(built: Any) -> dict[str, tuple[str, str, Any]]:
 
 def test_r13_the_served_schema_uses_the_fast_path():
     assert tally_schema.execution_context_class is FastVariablesExecutionContext
+
+
+@pytest.mark.parametrize("values", [[2, 3], [2, "x"], [[2]]])
+def test_r13_an_iterator_is_left_to_graphql_core_unread(values):
+    """Python callers may pass an iterator, which can be read once: the fast path must not."""
+    fast = _build(FastVariablesExecutionContext, {"items": [_item(0)], "more": (v for v in values)})
+    plain = _build(
+        StrawberryGraphQLCoreExecutionContext, {"items": [_item(0)], "more": (v for v in values)}
+    )
+    if isinstance(plain, list):
+        assert [e.formatted for e in fast] == [e.formatted for e in plain]
+    else:
+        assert fast.variable_values.coerced == plain.variable_values.coerced

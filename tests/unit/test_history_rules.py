@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -287,3 +288,12 @@ def test_r24_a_batch_of_alike_charges_is_one_rollup_addition():
     assert charges_usage(charges) == [
         delta(day=date(2025, 3, 1), actions=1000, credits=1000 * U // 2, results=1000, cycle=CYCLE)
     ]
+
+
+def test_r24_charges_either_side_of_a_dst_fold_are_counted_apart():
+    new_york = ZoneInfo("America/New_York")
+    early = datetime(2025, 11, 2, 1, 30, tzinfo=new_york)  # 05:30 UTC
+    late = early.replace(fold=1)  # 06:30 UTC, yet equal in Python
+    charges = [_record(1, period_start=early), _record(2, period_start=late)]
+    assert sum_deltas(charges_usage(charges)) == sum_deltas(charge_usage(c) for c in charges)
+    assert len(charges_usage(charges)) == 2
