@@ -7,8 +7,9 @@ type is turned once into nested closures that do the same steps in the same orde
 through the type's own `coerce_input_value`, as graphql-core does.
 
 The fast path only ever answers with a value graphql-core would have produced. On anything it
-does not take (a `@oneOf` input, a recursive input type, a default to fill in) or any invalid
-value, it steps aside and graphql-core coerces the request as usual, errors included.
+does not take (a `@oneOf` input, a recursive input type, a variable left to its default, an
+iterator) or any invalid value, it steps aside and graphql-core coerces the request as usual,
+errors included.
 `tests/unit/test_fast_variables.py` compares the two on valid and invalid inputs.
 """
 
