@@ -16,11 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from app.errors import InvalidInput
 from app.units import units_to_credits
@@ -159,30 +159,48 @@ def delta_of_refund(
     )
 
 
+class _Amounts(Protocol):
+    actions: int
+    credits: int
+    results: int
+
+
+_Amounted = TypeVar("_Amounted", bound=_Amounts)
+
+
+def sum_amounts(
+    items: Iterable[_Amounted], key: Callable[[_Amounted], tuple[Any, ...]]
+) -> dict[tuple[Any, ...], tuple[_Amounted, list[int]]]:
+    """Items (with actions, credits and results) summed by key: each key's first item and its
+    [actions, credits, results] totals, in the order keys first appear. Plain counters: a
+    batch of 1,000 charges adds into a few dozen keys, and a frozen copy per addition was most
+    of the time this took."""
+    sums: dict[tuple[Any, ...], tuple[_Amounted, list[int]]] = {}
+    for item in items:
+        k = key(item)
+        entry = sums.get(k)
+        if entry is None:
+            sums[k] = (item, [item.actions, item.credits, item.results])
+        else:
+            total = entry[1]
+            total[0] += item.actions
+            total[1] += item.credits
+            total[2] += item.results
+    return sums
+
+
 def sum_deltas(deltas: Iterable[UsageDelta]) -> list[UsageDelta]:
     """One delta per rollup key, in key order, without those that move nothing.
 
     One upsert cannot touch a row twice, and writers that lock rows in one order cannot
     deadlock each other.
     """
-    # Plain counters, one copy per key at the end: a batch of 1,000 charges adds into a few
-    # dozen rows, and a frozen copy per addition was most of this function's time.
-    firsts: dict[tuple[Any, ...], UsageDelta] = {}
-    totals: dict[tuple[Any, ...], list[int]] = {}
-    for d in deltas:
-        key = d.key()
-        total = totals.get(key)
-        if total is None:
-            firsts[key], totals[key] = d, [d.actions, d.credits, d.results]
-        else:
-            total[0] += d.actions
-            total[1] += d.credits
-            total[2] += d.results
+    sums = sum_amounts(deltas, UsageDelta.key)
     rows = []
-    for key in sorted(totals):
-        actions, credits, results = totals[key]
+    for key in sorted(sums):
+        first, (actions, credits, results) = sums[key]
         if actions or credits or results:
-            rows.append(replace(firsts[key], actions=actions, credits=credits, results=results))
+            rows.append(replace(first, actions=actions, credits=credits, results=results))
     return rows
 
 

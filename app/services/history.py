@@ -30,6 +30,7 @@ from app.history import (
     dimensions,
     group_deltas,
     sort_rows,
+    sum_amounts,
     sum_deltas,
     with_names,
 )
@@ -91,21 +92,17 @@ def charges_usage(charges: Iterable[Charge]) -> list[UsageDelta]:
     """Many charges as history counts them. Charges alike in all but their amounts are summed
     first and counted once: `delta_of_charge` is linear in the amounts, and a batch of 1,000
     charges holds a few dozen such groups."""
-    firsts: dict[tuple[Any, ...], Charge] = {}
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for c in charges:
-        key = (c.created_at, c.period_start, c.workbook_id, c.table_id, c.kind)  # type: ignore[attr-defined]
-        key += (c.provider, c.model, c.own_api_key)
-        # Equal datetimes on either side of a DST fold are different instants.
-        key += (c.created_at.utcoffset(), c.period_start and c.period_start.utcoffset())
-        total = sums.get(key)
-        if total is None:
-            firsts[key], sums[key] = c, [c.actions, c.credits, c.results]
-        else:
-            total[0] += c.actions
-            total[1] += c.credits
-            total[2] += c.results
-    return [_charge_delta(firsts[key], *total) for key, total in sums.items()]
+    sums = sum_amounts(charges, _alike)
+    return [_charge_delta(first, *total) for first, total in sums.values()]
+
+
+def _alike(c: Charge) -> tuple[Any, ...]:
+    """Everything `delta_of_charge` reads but the amounts. Equal datetimes on either side of a
+    DST fold are different instants, so their offsets count too."""
+    offsets = (c.created_at.utcoffset(), c.period_start and c.period_start.utcoffset())
+    workbook_id = c.workbook_id  # type: ignore[attr-defined]
+    alike = (c.created_at, c.period_start, workbook_id, c.table_id, c.kind, c.provider, c.model)
+    return (*alike, c.own_api_key, *offsets)
 
 
 def _charge_delta(charge: Charge, actions: int, credits: int, results: int) -> UsageDelta:
