@@ -19,11 +19,12 @@ before the clock starts, so the client spends its time sending and reading.
 
 The baseline, in the same run against the same database and tables (its own workspaces), issues
 the SQL of one batch directly with an asyncpg pool of as many connections as clients: the reads
-(API key, workbook, run, one price per provider) and then one transaction with the idempotency
-claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING, giving back
-the keys already taken), the workspace, run and workbook rows locked FOR NO KEY UPDATE, one
-UPDATE of the workspace and of the run, the charges and ledger rows inserted with unnest(),
-and the day's usage rollups upserted (Tally's statement). No HTTP, no GraphQL, no ORM, no rule code.
+(API key, workbook, run, the batch's prices in one query) and then one transaction with the
+idempotency claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING,
+giving back the keys already taken), the workspace, run and workbook rows locked FOR NO KEY
+UPDATE, one UPDATE of the workspace and of the run, the charges and ledger rows inserted with
+unnest(), and the day's usage rollups upserted (Tally's statement). No HTTP, no GraphQL, no ORM,
+no rule code.
 
 Each configuration runs `--batches` batches (default: 30,000 items' worth), split evenly over
 its clients. The CPU each run used is read from /proc — the server's processes, this database's
@@ -357,7 +358,7 @@ AUTH = (
 )
 WORKBOOKS = "SELECT * FROM workbook WHERE workspace_id = $1 AND id = ANY($2::uuid[])"
 RUNS = "SELECT * FROM run WHERE workspace_id = $1 AND id = ANY($2::uuid[])"
-PRICE = "SELECT * FROM price WHERE provider = $1 AND data_type = $2 LIMIT 2"
+PRICES = "SELECT * FROM price WHERE provider = ANY($1::text[]) AND data_type = ANY($2::text[])"
 LOCK_WORKSPACE = (
     "SELECT actions_capacity - actions_used AS remaining, credit_balance, credits_held,"
     " period_start FROM workspace WHERE id = $1 FOR NO KEY UPDATE"
@@ -413,11 +414,9 @@ async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[s
     await conn.fetch(WORKBOOKS, ws, [wb])
     if run is not None:
         await conn.fetch(RUNS, ws, [run])
-    prices = {}
-    for item in items:
-        pair = (item["provider"], item["dataType"])
-        if pair not in prices:
-            prices[pair] = (await conn.fetch(PRICE, *pair))[0]["credits_units"]
+    pairs = {(item["provider"], item["dataType"]) for item in items}
+    rows = await conn.fetch(PRICES, list({p for p, _ in pairs}), list({d for _, d in pairs}))
+    prices = {(r["provider"], r["data_type"]): r["credits_units"] for r in rows}
     now = datetime.now(UTC)
     ids = {item["idempotencyKey"]: uuid.uuid4() for item in items}
     keys = sorted(ids)

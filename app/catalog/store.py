@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 
 from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
@@ -135,6 +136,16 @@ async def get_price(provider: str, data_type: str) -> PriceSpec | None:
     return _price_spec(row) if row else None
 
 
+async def get_prices(pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], PriceSpec]:
+    """The catalog's prices among `pairs` (provider, data type), in one read."""
+    if not pairs:
+        return {}
+    providers, data_types = {p for p, _ in pairs}, {d for _, d in pairs}
+    rows = await Price.filter(provider__in=providers, data_type__in=data_types)
+    specs = {(row.provider, row.data_type): _price_spec(row) for row in rows}
+    return {pair: spec for pair, spec in specs.items() if pair in pairs}
+
+
 async def provider_known(provider: str) -> bool:
     return await Price.filter(provider=provider).exists()
 
@@ -144,6 +155,14 @@ async def list_ai_models() -> list[AiModelSpec]:
         AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k)
         for m in await AiModel.all().order_by("code")
     ]
+
+
+async def get_ai_models(codes: Collection[str]) -> dict[str, AiModelSpec]:
+    """The catalog's models among `codes`, in one read."""
+    if not codes:
+        return {}
+    rows = await AiModel.filter(code__in=set(codes))
+    return {m.code: AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k) for m in rows}
 
 
 async def get_ai_model(code: str) -> AiModelSpec | None:

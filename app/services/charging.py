@@ -184,6 +184,7 @@ def _normalized(item: _Item, workbooks: dict[str, Workbook], runs: dict[str, Run
 
 async def _price(workspace_id: uuid.UUID, items: list[_Item]) -> None:
     catalog = CatalogCache()
+    await catalog.preload(item.report.usage for item in items)
     # A batch repeats a few usages: price each once. The key has the count's type because
     # True == 1, and cost_of refuses a bool count.
     costs: dict[tuple[Usage, type], Cost] = {}

@@ -1,0 +1,76 @@
+"""R4, R6: a batch reads the prices and models it needs at once, and still names what the
+catalog lacks, item by item, exactly as single reads did."""
+
+from decimal import Decimal
+
+from app.catalog.store import get_ai_model, get_price
+from app.kinds import UsageKind
+from app.services.costs import CatalogCache, Usage
+
+E = UsageKind.ENRICHMENT
+
+
+async def test_r04_r06_preload_holds_what_single_reads_give(database):
+    usages = [
+        Usage(E, 1, "linkedin", "profile"),
+        Usage(E, 1, "hunter", "email"),
+        Usage(E, 1, "linkedin", "email"),  # both names priced, not together
+        Usage(E, 1, "nope", "profile"),
+        Usage(UsageKind.AI, 1, model="small", input_tokens=10),
+        Usage(UsageKind.AI, 1, model="gpt-nope", own_api_key=True),
+        Usage(UsageKind.HTTP_API_CALL, 1),
+    ]
+    cache = CatalogCache()
+    await cache.preload(usages)
+    pairs = [("linkedin", "profile"), ("hunter", "email"), ("linkedin", "email")]
+    pairs.append(("nope", "profile"))
+    assert cache._prices == {pair: await get_price(*pair) for pair in pairs}
+    assert cache._prices[("linkedin", "email")] is None
+    assert cache._prices[("hunter", "email")].credits_units == 5_000
+    assert cache._models == {code: await get_ai_model(code) for code in ("small", "gpt-nope")}
+    assert cache._models["gpt-nope"] is None
+    # A second preload reads only what it has not seen: the cached entries stay as they are.
+    before = dict(cache._prices)
+    await cache.preload([Usage(E, 1, "apollo", "phone"), *usages])
+    assert cache._prices == {**before, ("apollo", "phone"): await get_price("apollo", "phone")}
+
+
+async def test_r04_a_batch_names_the_first_item_the_catalog_lacks(api):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    good = {"workbookId": wb, "kind": "ENRICHMENT", "results": 1}
+    cases = [
+        ({"provider": "nope", "dataType": "email"}, "items[2]: unknown provider 'nope'"),
+        (
+            {"provider": "linkedin", "dataType": "email"},
+            "items[2]: provider 'linkedin' has no data type 'email'",
+        ),
+        (
+            {"kind": "AI", "model": "gpt-nope", "inputTokens": 1},
+            "items[2]: unknown AI model 'gpt-nope'",
+        ),
+    ]
+    for n, (fields, message) in enumerate(cases):
+        items = [
+            {**good, "provider": "linkedin", "dataType": "profile", "idempotencyKey": f"a{n}"},
+            {**good, "provider": "hunter", "dataType": "email", "idempotencyKey": f"b{n}"},
+            {**good, "idempotencyKey": f"c{n}", **fields},
+        ]
+        body = await api.raw(
+            "mutation($i: RecordUsageBatchInput!) { recordUsageBatch(input: $i) { charged } }",
+            {"i": {"items": items}},
+            key=t.admin_key,
+        )
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_INPUT"]
+        assert body["errors"][0]["message"] == message
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
+    answer = await api.record_batch(
+        t.admin_key,
+        [
+            {**good, "provider": "linkedin", "dataType": "profile", "idempotencyKey": "ok1"},
+            {**good, "provider": "apollo", "dataType": "phone", "idempotencyKey": "ok2"},
+            {**good, "kind": "AI", "model": "large", "inputTokens": 1000, "idempotencyKey": "ok3"},
+        ],
+    )
+    assert [r["dataCredits"] for r in answer["results"]] == ["0.5", "5", "0.5"]
+    assert await api.meters(t.admin_key) == (3, Decimal("2494"))
