@@ -10,7 +10,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graphql_schema.fast_variables import FastVariablesExecutionContext
+from graphql_schema.fast_output import FastOutputExecutionContext
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.scalars import SCALAR_MAP
@@ -35,5 +35,5 @@ schema = TallySchema(
         ParserCache,
         ValidationCache,
     ],
-    execution_context_class=FastVariablesExecutionContext,
+    execution_context_class=FastOutputExecutionContext,
 )

@@ -1,0 +1,159 @@
+"""Objects whose selected fields are all plain reads, completed without graphql-core's walk.
+
+For each field of each object, graphql-core builds a path and a resolve-info, calls the
+resolver (strawberry builds its own Info around it), then completes the value by walking its
+type. For the 1,000 results of a `recordUsageBatch` that was about a fifth of the server's
+instructions per batch (callgrind, bench/batch.py); for a page of ledger entries or charges it
+is most of the request.
+
+Here each selection of an object type is looked at once per request. When every field in it
+is a leaf (a scalar or an enum, nullable or not) read by one of strawberry's plain resolvers:
+
+- a field with no resolver, which strawberry reads with its default resolver, or
+- a synchronous method taking only `self`: no arguments, no info, no extensions,
+
+and no schema extension wraps resolvers, the object is completed by calling those readers and
+each leaf type's own `coerce_output_value`, as graphql-core does. (Strawberry's exception
+handlers never apply to a leaf field: they answer with an object type of a union.)
+
+The fast path only ever answers with what graphql-core would have produced. On a value it
+would not pass through (null in a non-null field, an exception, an awaitable, a leaf that does
+not coerce) it drops what it built and graphql-core completes that object again from the
+start, errors included. The readers are pure reads, so calling one again changes nothing.
+`tests/unit/test_fast_output.py` compares the two.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from graphql import GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.pyutils import Path
+from strawberry.types.field import StrawberryField
+
+from graphql_schema.fast_variables import FastVariablesExecutionContext
+
+Read = Callable[[Any], Any]
+# (response name, reader, coerce_output_value, non-null); a constant in place of `coerce`
+# where the reader is None (__typename).
+Step = tuple[str, Read | None, Any, bool]
+_PLAIN = frozenset({str, int, float, bool})  # values that are never exceptions nor awaitables
+
+
+def reader_of(field: StrawberryField) -> Read | None:
+    """What strawberry's resolver for `field` returns from a source object, as a function of
+    the source alone; None when strawberry would do more (arguments, info, extensions)."""
+    if field.extensions or field.is_async or field.arguments:
+        return None
+    resolver = field.base_resolver
+    if resolver is None:  # strawberry's basic field: default_resolver(source, python_name)
+        if field.default_resolver is getattr:
+            return operator.attrgetter(field.python_name)
+        default, name = field.default_resolver, field.python_name
+        return lambda source: default(source, name)
+    if resolver.info_parameter or resolver.root_parameter or resolver.parent_parameter:
+        return None
+    function = resolver.wrapped_func
+    if not callable(function):
+        return None
+    if resolver.self_parameter:
+        return function
+    return lambda _source: function()
+
+
+class _Fallback(Exception):
+    """graphql-core completes this object again, and says what is wrong with it."""
+
+
+class FastOutputExecutionContext(FastVariablesExecutionContext):
+    """graphql-core's execution (with fast list variables), objects of plain leaf fields
+    completed by `_complete_plain`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # id(grouped field set) -> (the set, kept alive so the id stays its own, plan or None)
+        self._plans: dict[int, tuple[GroupedFieldSet, list[Step] | None]] = {}
+        manager = self.middleware_manager  # schema extensions that wrap every resolver
+        self._plain_allowed = manager is None or not manager.middlewares
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        plan = self._plan(parent_type, grouped_field_set)
+        if plan is not None:
+            try:
+                return self._complete_plain(plan, source_value)
+            except Exception:
+                pass  # graphql-core completes it again, and reports what is wrong
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    def _complete_plain(self, plan: list[Step], source: Any) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        for name, read, coerce, non_null in plan:
+            if read is None:
+                results[name] = coerce
+                continue
+            value = read(source)
+            if value is None or value is Undefined:
+                if non_null:
+                    raise _Fallback
+                results[name] = None
+                continue
+            if type(value) not in _PLAIN and (isinstance(value, Exception) or is_awaitable(value)):
+                raise _Fallback
+            coerced = coerce(value)
+            if coerced is None or coerced is Undefined:
+                raise _Fallback
+            results[name] = coerced
+        return results
+
+    def _plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> list[Step] | None:
+        cached = self._plans.get(id(grouped_field_set))
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1]
+        plan = _plan_of(parent_type, grouped_field_set) if self._plain_allowed else None
+        self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
+
+
+def _plan_of(
+    parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+) -> list[Step] | None:
+    steps: list[Step] = []
+    for response_name, details in grouped_field_set.items():
+        first = details[0]
+        node = first.node
+        if first.fragment_variable_values is not None or node.arguments or node.directives:
+            return None
+        name = node.name.value
+        if name == "__typename":
+            steps.append((response_name, None, parent_type.name, True))
+            continue
+        field_def = parent_type.fields.get(name)
+        if field_def is None or field_def.args:
+            return None
+        field = field_def.extensions.get("strawberry-definition")
+        expected = getattr(field_def.resolve, "_is_default", None)
+        if not isinstance(field, StrawberryField) or expected is not (field.base_resolver is None):
+            return None
+        read = reader_of(field)
+        type_ = field_def.type
+        non_null = is_non_null_type(type_)
+        leaf = type_.of_type if non_null else type_  # type: ignore[attr-defined]
+        if read is None or not is_leaf_type(leaf):
+            return None
+        steps.append((response_name, read, leaf.coerce_output_value, non_null))
+    return steps
