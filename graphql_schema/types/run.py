@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from strawberry.types.arguments import InputContext
 
 from app import models
 from app.units import units_to_credits
@@ -114,3 +117,16 @@ class RecordUsageBatchInput:
     items: list[RecordUsageInput] = strawberry.field(
         description="1 to 1,000 reports, each with its own idempotency key."
     )
+
+
+def _batch_from_input(
+    target: type, value: Mapping[str, Any], context: InputContext
+) -> RecordUsageBatchInput:
+    """Each item straight through RecordUsageInput's own `from_input` (which reads nothing of
+    the context), instead of strawberry's per-value dispatch and a context built per item."""
+    item = RecordUsageInput.__strawberry_definition__.from_input  # type: ignore[attr-defined]
+    assert item is not None
+    return target(items=[item(RecordUsageInput, raw, context) for raw in value["items"]])
+
+
+RecordUsageBatchInput.__strawberry_definition__.from_input = _batch_from_input  # type: ignore[attr-defined]
