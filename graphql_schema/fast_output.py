@@ -29,8 +29,19 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql import (
+    GraphQLAbstractType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    Undefined,
+    is_abstract_type,
+    is_leaf_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.types.field import StrawberryField
 
@@ -96,6 +107,78 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
         return super().execute_fields(
             parent_type, source_value, path, grouped_field_set, position_context
         )
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if type(result) is list and self._plain_allowed:
+            try:
+                return self._complete_plain_list(
+                    return_type.of_type, field_details_list, info, result
+                )
+            except Exception:
+                pass  # graphql-core completes the whole list again, and reports what is wrong
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _complete_plain_list(
+        self,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        items: list[Any],
+    ) -> list[Any]:
+        """A list of objects (or of a union's or an interface's objects) each of which
+        `_complete_plain` takes; raises `_Fallback` on anything else."""
+        if any(details.node.directives for details in field_details_list):
+            raise _Fallback  # @stream among them
+        non_null = is_non_null_type(item_type)
+        named = item_type.of_type if non_null else item_type  # type: ignore[attr-defined]
+        if is_abstract_type(named):
+            resolve_type = named.resolve_type or self.type_resolver
+        elif is_object_type(named):
+            resolve_type = None
+        else:
+            raise _Fallback  # leaves and nested lists: graphql-core's own loop
+        completed: list[Any] = []
+        is_awaitable = self.is_awaitable
+        for item in items:
+            if item is None or item is Undefined:
+                if non_null:
+                    raise _Fallback
+                completed.append(None)
+                continue
+            if isinstance(item, Exception) or is_awaitable(item):
+                raise _Fallback
+            runtime = (
+                named
+                if resolve_type is None
+                else self._runtime(named, resolve_type(item, info, named))
+            )
+            if runtime.is_type_of is not None:
+                raise _Fallback
+            grouped, deferred, *_ = self.collect_subfields(runtime, field_details_list)
+            plan = None if deferred else self._plan(runtime, grouped)
+            if plan is None:
+                raise _Fallback
+            completed.append(self._complete_plain(plan, item))
+        return completed
+
+    def _runtime(self, abstract: GraphQLAbstractType, name: Any) -> GraphQLObjectType:
+        """The object type `name` if graphql-core would accept it for `abstract`."""
+        if not isinstance(name, str):
+            raise _Fallback
+        runtime = self.schema.get_type(name)
+        if not is_object_type(runtime) or not self.schema.is_sub_type(abstract, runtime):
+            raise _Fallback
+        return runtime  # type: ignore[return-value]
 
     def _complete_plain(self, plan: list[Step], source: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
