@@ -19,13 +19,19 @@ MAX_CREDITS = 10**12  # far above any real amount, far below the 64-bit columns
 
 
 def text(value: str | None, field: str, limit: int) -> str | None:
-    """Free text a client sends: bounded, and without NUL (PostgreSQL cannot store it)."""
+    """Free text a client sends: bounded, without NUL (PostgreSQL cannot store it), and
+    encodable (JSON's "\\ud800" is a lone surrogate, which no database driver can send)."""
     if value is None:
         return None
     if len(value) > limit:
         raise InvalidInput(f"{field} is {len(value)} characters long; at most {limit}")
     if "\x00" in value:
         raise InvalidInput(f"{field} must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{field} must be Unicode text without lone surrogates") from None
     return value
 
 

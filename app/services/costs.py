@@ -76,12 +76,16 @@ class CatalogCache:
         """Read the prices and models of all `usages` at once: two reads for a batch instead
         of one per distinct provider, data type and model. What the catalog lacks is cached
         as missing, so the per-usage checks still name it."""
-        pairs, codes = set(), set()
-        for usage in usages:
-            if usage.provider is not None and usage.data_type is not None:
+        pairs: set[tuple[str, str]] = set()
+        codes: set[str] = set()
+        for usage in usages:  # only what `cost_of` would read for a valid usage
+            if not is_billable(usage.kind):
+                continue
+            if usage.kind is UsageKind.AI:
+                if usage.model is not None and not usage.own_api_key:
+                    codes.add(usage.model)
+            elif usage.provider is not None and usage.data_type is not None:
                 pairs.add((usage.provider, usage.data_type))
-            if usage.model is not None:
-                codes.add(usage.model)
         # Names that are not valid labels are left to the per-usage check, which says why.
         pairs = {p for p in pairs - self._prices.keys() if _label(p[0]) and _label(p[1])}
         codes = {c for c in codes - self._models.keys() if _label(c)}

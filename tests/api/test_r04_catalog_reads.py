@@ -1,6 +1,7 @@
 """R4, R6: a batch reads the prices and models it needs at once, and still names what the
 catalog lacks, item by item, exactly as single reads did."""
 
+import json
 from decimal import Decimal
 
 from app.catalog.store import get_ai_model, get_price
@@ -17,13 +18,18 @@ async def test_r04_r06_preload_holds_what_single_reads_give(database):
         Usage(E, 1, "linkedin", "email"),  # both names priced, not together
         Usage(E, 1, "nope", "profile"),
         Usage(UsageKind.AI, 1, model="small", input_tokens=10),
-        Usage(UsageKind.AI, 1, model="gpt-nope", own_api_key=True),
+        Usage(UsageKind.AI, 1, model="gpt-nope", input_tokens=10),
+        # Not read: any model name with the customer's own key (R5), a model on a kind that
+        # takes none, and the labels of a free kind (R3). Each is refused or free as before.
+        Usage(UsageKind.AI, 1, model="gpt-own", own_api_key=True),
+        Usage(E, 1, "apollo", "phone", model="small"),
+        Usage(UsageKind.SOURCING, 1, "clearbit", "company"),
         Usage(UsageKind.HTTP_API_CALL, 1),
     ]
     cache = CatalogCache()
     await cache.preload(usages)
     pairs = [("linkedin", "profile"), ("hunter", "email"), ("linkedin", "email")]
-    pairs.append(("nope", "profile"))
+    pairs += [("nope", "profile"), ("apollo", "phone")]
     assert cache._prices == {pair: await get_price(*pair) for pair in pairs}
     assert cache._prices[("linkedin", "email")] is None
     assert cache._prices[("hunter", "email")].credits_units == 5_000
@@ -31,8 +37,9 @@ async def test_r04_r06_preload_holds_what_single_reads_give(database):
     assert cache._models["gpt-nope"] is None
     # A second preload reads only what it has not seen: the cached entries stay as they are.
     before = dict(cache._prices)
-    await cache.preload([Usage(E, 1, "apollo", "phone"), *usages])
-    assert cache._prices == {**before, ("apollo", "phone"): await get_price("apollo", "phone")}
+    await cache.preload([Usage(E, 1, "zerobounce", "email_validation"), *usages])
+    new = ("zerobounce", "email_validation")
+    assert cache._prices == {**before, new: await get_price(*new)}
 
 
 async def test_r04_a_batch_names_the_first_item_the_catalog_lacks(api):
@@ -74,3 +81,42 @@ async def test_r04_a_batch_names_the_first_item_the_catalog_lacks(api):
     )
     assert [r["dataCredits"] for r in answer["results"]] == ["0.5", "5", "0.5"]
     assert await api.meters(t.admin_key) == (3, Decimal("2494"))
+
+
+async def test_r04_text_no_driver_can_send_is_invalid_input(api):
+    """JSON's "\\ud800" decodes to a lone surrogate, which neither database driver can encode:
+    refused as input wherever it is, never an internal error, and nothing is charged."""
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+
+    async def post(query: str, variables: dict) -> list[tuple[str, str]]:
+        response = await api.client.post(  # json.dumps escapes the surrogate: valid JSON
+            "/graphql",
+            content=json.dumps({"query": query, "variables": variables}),
+            headers={"Authorization": f"Bearer {t.admin_key}", "Content-Type": "application/json"},
+        )
+        return [(e["extensions"]["code"], e["message"]) for e in response.json()["errors"]]
+
+    bad = "x\ud800"
+    good = {"workbookId": wb, "kind": "ENRICHMENT", "results": 1}
+    good |= {"provider": "linkedin", "dataType": "profile"}
+    cases = [
+        ({"provider": bad}, "provider"),
+        ({"dataType": bad}, "dataType"),
+        ({"model": bad}, "model"),
+        ({"kind": "AI", "provider": None, "dataType": None, "model": bad}, "model"),
+        ({"tableId": bad}, "tableId"),
+        ({"idempotencyKey": bad}, "idempotencyKey"),
+    ]
+    query = "mutation($i: RecordUsageBatchInput!) { recordUsageBatch(input: $i) { charged } }"
+    for n, (fields, field) in enumerate(cases):
+        items = [{**good, "idempotencyKey": f"ok{n}"}, {**good, "idempotencyKey": f"s{n}"}]
+        items[1] |= fields
+        assert await post(query, {"i": {"items": items}}) == [
+            ("INVALID_INPUT", f"items[1]: {field} must be Unicode text without lone surrogates")
+        ]
+    workbook = "mutation($n: String!) { createWorkbook(name: $n) { id } }"
+    assert await post(workbook, {"n": bad}) == [
+        ("INVALID_INPUT", "name must be Unicode text without lone surrogates")
+    ]
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
