@@ -2,29 +2,36 @@
 
 For each field of each object, graphql-core builds a path and a resolve-info, calls the
 resolver (strawberry builds its own Info around it), then completes the value by walking its
-type. For the 1,000 results of a `recordUsageBatch` that was about a fifth of the server's
+type; for each item of a list it also resolves the item's type and collects its selection.
+For the 1,000 results of a `recordUsageBatch` that was about a fifth of the server's
 instructions per batch (callgrind, bench/batch.py); for a page of ledger entries or charges it
 is most of the request.
 
 Here each selection of an object type is looked at once per request. When every field in it
-is a leaf (a scalar or an enum, nullable or not) read by one of strawberry's plain resolvers:
+is a leaf (a scalar or an enum, nullable or not) read by one of strawberry's plain resolvers
+(strawberry's own field class, not a subclass):
 
 - a field with no resolver, which strawberry reads with its default resolver, or
 - a synchronous method taking only `self`: no arguments, no info, no extensions,
 
 and no schema extension wraps resolvers, the object is completed by calling those readers and
 each leaf type's own `coerce_output_value`, as graphql-core does. (Strawberry's exception
-handlers never apply to a leaf field: they answer with an object type of a union.)
+handlers never apply to a leaf field: they answer with an object type of a union.) A list of
+such objects, or of a union's or an interface's objects with no `is_type_of`, is completed in
+one loop.
 
-The fast path only ever answers with what graphql-core would have produced. On a value it
-would not pass through (null in a non-null field, an exception, an awaitable, a leaf that does
-not coerce) it drops what it built and graphql-core completes that object again from the
-start, errors included. The readers are pure reads, so calling one again changes nothing.
-`tests/unit/test_fast_output.py` compares the two.
+The answer is always the one graphql-core would give. On a value it would not pass through
+(null in a non-null field, an exception, an awaitable, a leaf that does not coerce, an item of
+no type it can tell) the fast path drops what it built and graphql-core completes that object,
+or that whole list, again from the start, errors included. So a reader may run twice for one
+answer, and so may a type resolver that answers with an awaitable: **a resolver this module
+takes must be a pure read of its object**, as every `self`-only resolver in graphql_schema/types
+is. `tests/unit/test_fast_output.py` compares the two.
 """
 
 from __future__ import annotations
 
+import inspect
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -141,11 +148,8 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
             raise _Fallback  # @stream among them
         non_null = is_non_null_type(item_type)
         named = item_type.of_type if non_null else item_type  # type: ignore[attr-defined]
-        if is_abstract_type(named):
-            resolve_type = named.resolve_type or self.type_resolver
-        elif is_object_type(named):
-            resolve_type = None
-        else:
+        abstract = is_abstract_type(named)
+        if not abstract and not is_object_type(named):
             raise _Fallback  # leaves and nested lists: graphql-core's own loop
         completed: list[Any] = []
         is_awaitable = self.is_awaitable
@@ -157,11 +161,7 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
                 continue
             if isinstance(item, Exception) or is_awaitable(item):
                 raise _Fallback
-            runtime = (
-                named
-                if resolve_type is None
-                else self._runtime(named, resolve_type(item, info, named))
-            )
+            runtime = self._runtime(named, item, info) if abstract else named
             if runtime.is_type_of is not None:
                 raise _Fallback
             grouped, deferred, *_ = self.collect_subfields(runtime, field_details_list)
@@ -171,9 +171,14 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
             completed.append(self._complete_plain(plan, item))
         return completed
 
-    def _runtime(self, abstract: GraphQLAbstractType, name: Any) -> GraphQLObjectType:
-        """The object type `name` if graphql-core would accept it for `abstract`."""
+    def _runtime(
+        self, abstract: GraphQLAbstractType, item: Any, info: GraphQLResolveInfo
+    ) -> GraphQLObjectType:
+        """The object type of `item` if graphql-core would accept it for `abstract`."""
+        name = (abstract.resolve_type or self.type_resolver)(item, info, abstract)
         if not isinstance(name, str):
+            if inspect.iscoroutine(name):
+                name.close()  # graphql-core asks again, and awaits its own
             raise _Fallback
         runtime = self.schema.get_type(name)
         if not is_object_type(runtime) or not self.schema.is_sub_type(abstract, runtime):
@@ -230,7 +235,8 @@ def _plan_of(
             return None
         field = field_def.extensions.get("strawberry-definition")
         expected = getattr(field_def.resolve, "_is_default", None)
-        if not isinstance(field, StrawberryField) or expected is not (field.base_resolver is None):
+        # Exactly strawberry's class: a subclass may read differently (its own get_result).
+        if type(field) is not StrawberryField or expected is not (field.base_resolver is None):
             return None
         read = reader_of(field)
         type_ = field_def.type

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import decimal
 import enum
+import gc
 import random
+import warnings
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType
 
@@ -21,6 +23,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.field import StrawberryField
 
 from graphql_schema.fast_output import FastOutputExecutionContext
 from graphql_schema.scalars import SCALAR_MAP
@@ -272,10 +275,11 @@ class Shouting(SchemaExtension):
 
 
 def _errors(result: Any) -> list[tuple[str, Any, Any]]:
-    return sorted(
+    """In their order: that is part of the answer too."""
+    return [
         (e.message, e.path, [(loc.line, loc.column) for loc in e.locations or []])
         for e in result.errors or []
-    )
+    ]
 
 
 async def _same(
@@ -378,3 +382,55 @@ async def test_r24_random_selections_answer_as_graphql_core():
 
 async def test_r24_the_served_schema_completes_plain_objects_itself():
     assert issubclass(tally_schema.execution_context_class, FastOutputExecutionContext)
+
+
+class Cents(StrawberryField):
+    """A field class of its own that reads differently (the strawberry-django pattern)."""
+
+    def get_result(self, source: Any, info: Any, args: Any, kwargs: Any) -> Any:
+        return super().get_result(source, info, args, kwargs) * 100
+
+
+@strawberry.type
+class Money:
+    amount: int = Cents()
+    units: int = 0
+
+
+@strawberry.interface
+class Node:
+    name: str
+
+    @classmethod
+    async def resolve_type(cls, obj: Any, info: Any, type_: Any) -> str:
+        return "Leaf"
+
+
+@strawberry.type
+class Leaf(Node):
+    pass
+
+
+@strawberry.type
+class OtherQuery:
+    @strawberry.field
+    def money(self) -> list[Money]:
+        return [Money(amount=3, units=3)]
+
+    @strawberry.field
+    def nodes(self) -> list[Node]:
+        return [Leaf(name="a"), Leaf(name="b")]
+
+
+async def test_r24_field_classes_of_their_own_and_async_type_resolvers_are_graphql_cores():
+    config = StrawberryConfig(scalar_map=SCALARS)
+    schemas = tuple(
+        strawberry.Schema(query=OtherQuery, config=config, types=[Leaf], execution_context_class=c)
+        for c in (Counted, StrawberryGraphQLCoreExecutionContext)
+    )
+    assert await _same("{ money { amount units } }", schemas) == (0, 0)  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert await _same("{ nodes { name } }", schemas) == (2, 0)  # type: ignore[arg-type]
+        gc.collect()  # a coroutine dropped un-awaited warns when it is collected
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
