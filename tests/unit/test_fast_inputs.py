@@ -80,3 +80,10 @@ def test_r13_batch_inputs_are_strawberrys_own(generic):
         assert [type(i) for i in fast.items] == [RecordUsageInput] * size
         assert fast == plain
         assert [type(i.kind) for i in fast.items] == [type(i.kind) for i in plain.items]
+
+
+def test_r13_the_batch_input_has_only_its_items():
+    """`_batch_from_input` builds the batch from `items` alone: a field added to
+    RecordUsageBatchInput must be added there too, or it would be silently dropped."""
+    fields = RecordUsageBatchInput.__strawberry_definition__.fields
+    assert [f.python_name for f in fields] == ["items"]
