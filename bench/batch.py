@@ -18,7 +18,8 @@ each client moves to a fresh workspace of its own before that. Request bodies ar
 before the clock starts, so the client spends its time sending and reading.
 
 The baseline, in the same run against the same database and tables (its own workspaces), issues
-the SQL of one batch directly with an asyncpg pool of as many connections as clients: the reads
+the SQL of one batch directly with an asyncpg pool of as many connections as clients (Tally's
+`PooledConnection`, which sends no reset query on release): the reads
 (API key, workbook, run, the batch's prices in one query) and then one transaction with the
 idempotency claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING,
 giving back the keys already taken), the workspace, run and workbook rows locked FOR NO KEY
@@ -72,7 +73,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.services import charging, history  # noqa: E402  (after the path, for `python bench/batch.py`)
+from app.db import PooledConnection  # noqa: E402  (after the path, for `python bench/batch.py`)
+from app.services import charging, history  # noqa: E402
 
 OPERATOR = "tly_op_bench_batch"
 ACTIONS_A_MONTH = 100_000  # enterprise: the most items (one Action each) a workspace takes
@@ -863,7 +865,12 @@ async def main(args: argparse.Namespace) -> None:
                 f"{len(tenants)} + {len(sql_tenants)} enterprise workspaces (Tally + baseline);"
                 f" items {'with' if with_run else 'without'} a runId"
             )
-            pool = await asyncpg.create_pool(dsn, min_size=args.clients, max_size=args.clients)
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=args.clients,
+                max_size=args.clients,
+                connection_class=PooledConnection,  # no reset query on release, as Tally's
+            )
             monitor = await asyncpg.connect(dsn)
             meter = CpuMeter(process.pid, monitor, name)
             totals, sql_totals = Totals(), Totals()
