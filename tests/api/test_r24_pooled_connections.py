@@ -2,6 +2,10 @@
 and what that query would have cleaned up still cannot reach the next request: a transaction
 left open is rolled back when its connection goes back to the pool."""
 
+import re
+import tokenize
+from pathlib import Path
+
 import asyncpg
 import pytest
 
@@ -48,3 +52,33 @@ async def test_r24_a_transaction_left_open_is_rolled_back_on_release(pool, obser
         {"state": "idle", "query": "ROLLBACK"}
     ]
     assert await observer.fetchval("SELECT to_regclass('pool_probe')") is None
+
+
+# SQL that leaves state on the session, in any string literal of the served code.
+SESSION_STATE = re.compile(
+    r"""pg_advisory_(?!unlock)|set_config\(|\bLISTEN\b|^\w*["']+\s*SET\s+(?!LOCAL\b)"""
+    r"""|\bDISCARD\b|\bPREPARE\s|\bWITH\s+HOLD\b|\bCREATE\s+TEMP"""
+)
+
+
+def _strings(path: Path) -> list[str]:
+    with path.open("rb") as source:
+        tokens = tokenize.tokenize(source.readline)
+        return [t.string for t in tokens if t.type == tokenize.STRING]
+
+
+def test_r24_no_code_takes_session_state_a_pooled_connection_would_keep():
+    """What asyncpg's reset query undid, nothing here does: the one advisory lock is the
+    migrator's, on a connection of its own (app/db.py). A new one must not come in unnoticed."""
+    root = Path(__file__).resolve().parents[2]
+    found = [
+        (str(path.relative_to(root)), text[:40])
+        for folder in ("app", "graphql_schema", "jobs")
+        for path in sorted((root / folder).rglob("*.py"))
+        for text in _strings(path)
+        if SESSION_STATE.search(text)
+    ]
+    assert found == [
+        ("app/db.py", '"""A pooled connection that skips asyncp'),  # says there is none
+        ("app/db.py", '"SELECT pg_advisory_lock($1)"'),  # the migrator's own connection
+    ]
