@@ -61,13 +61,40 @@ def request_hash(operation: str, request: Any) -> str:
     request is caught and a true retry is not."""
     body = _encodable(request) if _field_names(type(request)) is not None else dict(request)
     body.pop("idempotency_key", None)
-    text = _ENCODER.encode({"operation": operation, "request": body})
+    text = _encode({"operation": operation, "request": body})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# Built once, not per call (a batch hashes 1,000 requests). Nested dataclasses reach
-# `_encodable` from the C encoder, so no Python walk of the request precedes it.
+# Nested dataclasses reach `_encodable` from the C encoder, so no Python walk of the request
+# precedes it.
 _ENCODER = json.JSONEncoder(sort_keys=True, default=_encodable)
+
+
+def _one_encoder() -> Callable[[Any], str]:
+    """`_ENCODER.encode`, with the stdlib's C encoder built once instead of on every call
+    (half of the 6 µs a fingerprint took). The same arguments `JSONEncoder.iterencode` passes
+    for `_ENCODER`, but no circular-reference markers: a request is a tree of dataclasses, and
+    a cycle would still end in an error (RecursionError instead of ValueError)."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # an interpreter without the C accelerator
+        return _ENCODER.encode
+    e = _ENCODER
+    assert e.ensure_ascii and e.indent is None
+    iterencode = make(
+        None,  # markers
+        e.default,
+        json.encoder.encode_basestring_ascii,
+        e.indent,
+        e.key_separator,
+        e.item_separator,
+        e.sort_keys,
+        e.skipkeys,
+        e.allow_nan,
+    )
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode = _one_encoder()
 
 
 async def _claim(

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from app.idempotency import request_hash
+from app.idempotency import _ENCODER, _encode, request_hash
 from app.kinds import UsageKind
 from app.services.charging import UsageReport
 from app.services.costs import Usage
@@ -59,6 +61,18 @@ CASES = [
     _Nested(["a", "b"], (1, 2), {"when": SENT, "inner": {"x": None}}),
     # Dataclasses inside a dict and a list: asdict turns them into dicts too.
     _Nested([], (), {"usage": Usage(UsageKind.AI, 2, model="m"), "all": [AI_REPORT.usage]}),
+    # Everything else JSON spells in more than one way.
+    _Nested(
+        ["é😀", 'q"\\\n\t\x01', "", "\u2028"],
+        (0, -1, 2**70, True, False),
+        {
+            "floats": [1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf")],
+            "z": Decimal("12.50"),
+            "a": UsageKind.SIGNAL,
+            "b": None,
+            "nested": {"2": [], "10": {}, "1": [[()]]},
+        },
+    ),
 ]
 
 
@@ -80,3 +94,21 @@ def test_r13_fingerprint_ignores_the_key_and_sees_every_field() -> None:
     assert request_hash("recordUsage", later) != request_hash("recordUsage", AI_REPORT)
     same_instant = UsageReport(**{**AI_REPORT.__dict__, "sent_at": SENT.astimezone(UTC)})
     assert request_hash("recordUsage", same_instant) == request_hash("recordUsage", AI_REPORT)
+
+
+def test_r13_the_encoder_built_once_writes_what_json_encoder_writes() -> None:
+    """`request_hash` encodes with the stdlib's C encoder built once: the same text as a
+    `JSONEncoder` with the same settings, for every case above, its parts and random trees."""
+    rng = random.Random(20261202)
+    atoms = [None, True, False, 0, -7, 2**65, 1.25, float("nan"), "a", "ü\n", UsageKind.AI, SENT]
+
+    def tree(depth: int) -> Any:
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice(atoms)
+        if rng.random() < 0.5:
+            return [tree(depth - 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice("abcxyz") + str(n): tree(depth - 1) for n in range(rng.randint(0, 4))}
+
+    values = [*CASES, *(c.__dict__ for c in CASES), *(tree(4) for _ in range(300))]
+    for value in values:
+        assert _encode(value) == _ENCODER.encode(value)
