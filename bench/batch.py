@@ -19,13 +19,12 @@ before the clock starts, so the client spends its time sending and reading.
 
 The baseline, in the same run against the same database and tables (its own workspaces), issues
 the SQL of one batch directly with an asyncpg pool of as many connections as clients (Tally's
-`PooledConnection`, which sends no reset query on release): the reads
-(API key, workbook, run, the batch's prices in one query) and then one transaction with the
-idempotency claim (Tally's statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING,
-giving back the keys already taken), the workspace, run and workbook rows locked FOR NO KEY
-UPDATE, one UPDATE of the workspace and of the run, the charges and ledger rows inserted with
-unnest(), and the day's usage rollups upserted (Tally's statement). No HTTP, no GraphQL, no ORM,
-no rule code.
+`PooledConnection`, which sends no reset query on release): the reads (API key, workbook, run,
+the batch's prices in one query) and then one transaction with the idempotency claim (Tally's
+statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING, giving back the keys already
+taken), the workspace, run and workbook rows locked FOR NO KEY UPDATE, one UPDATE of the
+workspace and of the run, the charges and ledger rows inserted with unnest(), and the day's
+usage rollups upserted (Tally's statement). No HTTP, no GraphQL, no ORM, no rule code.
 
 Each configuration runs `--batches` batches (default: 30,000 items' worth), split evenly over
 its clients. The CPU each run used is read from /proc — the server's processes, this database's

@@ -57,7 +57,7 @@ def check_usage(usage: Usage, count_field: str = "results") -> None:
             raise InvalidInput("AI usage needs a model from the catalog (or ownApiKey: true)")
 
 
-def _label(value: str) -> bool:
+def _is_label(value: str) -> bool:
     try:
         validation.label(value, "")
     except InvalidInput:
@@ -87,8 +87,8 @@ class CatalogCache:
             elif usage.provider is not None and usage.data_type is not None:
                 pairs.add((usage.provider, usage.data_type))
         # Names that are not valid labels are left to the per-usage check, which says why.
-        pairs = {p for p in pairs - self._prices.keys() if _label(p[0]) and _label(p[1])}
-        codes = {c for c in codes - self._models.keys() if _label(c)}
+        pairs = {p for p in pairs - self._prices.keys() if _is_label(p[0]) and _is_label(p[1])}
+        codes = {c for c in codes - self._models.keys() if _is_label(c)}
         prices, models = await get_prices(pairs), await get_ai_models(codes)
         self._prices.update((pair, prices.get(pair)) for pair in pairs)
         self._models.update((code, models.get(code)) for code in codes)
