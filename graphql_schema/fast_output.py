@@ -17,21 +17,18 @@ is a leaf (a scalar or an enum, nullable or not) read by one of strawberry's pla
 and no schema extension wraps resolvers, the object is completed by calling those readers and
 each leaf type's own `coerce_output_value`, as graphql-core does. (Strawberry's exception
 handlers never apply to a leaf field: they answer with an object type of a union.) A list of
-such objects, or of a union's or an interface's objects with no `is_type_of`, is completed in
-one loop.
+such objects, or of a strawberry union's objects, is completed in one loop.
 
 The answer is always the one graphql-core would give. On a value it would not pass through
 (null in a non-null field, an exception, an awaitable, a leaf that does not coerce, an item of
 no type it can tell) the fast path drops what it built and graphql-core completes that object,
 or that whole list, again from the start, errors included. So a reader may run twice for one
-answer, and so may a type resolver that answers with an awaitable: **a resolver this module
-takes must be a pure read of its object**, as every `self`-only resolver in graphql_schema/types
-is. `tests/unit/test_fast_output.py` compares the two.
+answer: **a resolver this module takes must be a pure read of its object**, as every
+`self`-only resolver in graphql_schema/types is. `tests/unit/test_fast_output.py` compares the two.
 """
 
 from __future__ import annotations
 
-import inspect
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +39,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLUnionType,
     Undefined,
     is_abstract_type,
     is_leaf_type,
@@ -80,6 +78,15 @@ def reader_of(field: StrawberryField) -> Read | None:
     if resolver.self_parameter:
         return function
     return lambda _source: function()
+
+
+def _strawberry_union(type_: GraphQLAbstractType) -> bool:
+    """A union whose type resolver is strawberry's own, which answers with a type name or
+    raises, never with an awaitable, and reads nothing but the object."""
+    resolver = type_.resolve_type
+    return isinstance(type_, GraphQLUnionType) and getattr(resolver, "__qualname__", "") == (
+        "StrawberryUnion.get_type_resolver.<locals>._resolve_union_type"
+    )
 
 
 class _Fallback(Exception):
@@ -149,6 +156,8 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
         non_null = is_non_null_type(item_type)
         named = item_type.of_type if non_null else item_type  # type: ignore[attr-defined]
         abstract = is_abstract_type(named)
+        if abstract and not _strawberry_union(named):
+            raise _Fallback  # an interface's resolver may answer with an awaitable
         if not abstract and not is_object_type(named):
             raise _Fallback  # leaves and nested lists: graphql-core's own loop
         completed: list[Any] = []
@@ -175,10 +184,8 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
         self, abstract: GraphQLAbstractType, item: Any, info: GraphQLResolveInfo
     ) -> GraphQLObjectType:
         """The object type of `item` if graphql-core would accept it for `abstract`."""
-        name = (abstract.resolve_type or self.type_resolver)(item, info, abstract)
+        name = abstract.resolve_type(item, info, abstract)  # type: ignore[misc]
         if not isinstance(name, str):
-            if inspect.iscoroutine(name):
-                name.close()  # graphql-core asks again, and awaits its own
             raise _Fallback
         runtime = self.schema.get_type(name)
         if not is_object_type(runtime) or not self.schema.is_sub_type(abstract, runtime):

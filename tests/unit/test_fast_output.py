@@ -434,3 +434,74 @@ async def test_r24_field_classes_of_their_own_and_async_type_resolvers_are_graph
         assert await _same("{ nodes { name } }", schemas) == (2, 0)  # type: ignore[arg-type]
         gc.collect()  # a coroutine dropped un-awaited warns when it is collected
     assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
+
+
+async def _named(text: str) -> str:
+    return text
+
+
+@strawberry.interface
+class Stored:
+    name: str
+
+    @classmethod
+    def resolve_type(cls, obj: Any, info: Any, type_: Any) -> Any:
+        return obj.kind  # the same awaitable each time it is asked: a read of the object
+
+
+@strawberry.type
+class StoredLeaf(Stored):
+    kind: strawberry.Private[Any] = None
+
+
+@strawberry.interface
+class Shape:
+    name: str
+
+
+@strawberry.type
+class Square(Shape):
+    @classmethod
+    async def is_type_of(cls, obj: Any, info: Any) -> bool:
+        return True
+
+
+class Row:
+    """Not a Shape: strawberry leaves it to graphql-core's default type resolver."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@strawberry.type
+class AwaitingQuery:
+    @strawberry.field
+    def stored(self) -> list[Stored]:
+        return [StoredLeaf(name="a", kind=_named("StoredLeaf"))]
+
+    @strawberry.field
+    def shapes(self) -> list[Shape]:
+        return [Row("a"), Row("b")]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("query", "taken"), [("{ stored { name } }", 1), ("{ shapes { name } }", 2)]
+)
+async def test_r24_type_resolvers_that_answer_with_awaitables_are_graphql_cores(query, taken):
+    """Found in review: an interface's type resolver may answer with an awaitable, even one it
+    keeps. The list path never asks one (only strawberry's unions, which answer a name)."""
+    config = StrawberryConfig(scalar_map=SCALARS)
+    schemas = tuple(
+        strawberry.Schema(
+            query=AwaitingQuery,
+            config=config,
+            types=[StoredLeaf, Square],
+            execution_context_class=c,
+        )
+        for c in (Counted, StrawberryGraphQLCoreExecutionContext)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert await _same(query, schemas) == (taken, 0)  # type: ignore[arg-type]
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
