@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+from cross_web import HTTPException  # strawberry's own, from its HTTP layer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,6 +15,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
@@ -40,6 +43,16 @@ class TallyGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         return ide_response()
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry answers some bad requests with a plain-text reason that echoes the client
+        (an unknown operationName): one holding a lone surrogate could not be encoded, and the
+        client got a 500 instead of the 400."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            reason = error.reason.encode("utf-8", "backslashreplace").decode()
+            raise HTTPException(error.status_code, reason) from None
 
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult

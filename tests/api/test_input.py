@@ -1,5 +1,6 @@
 """Malformed input gets INVALID_INPUT with a message saying what is wrong; nothing changes."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -85,3 +86,15 @@ async def test_expected_errors_are_not_logged_as_failures(api, caplog):
         '{ workbook(id: "00000000-0000-0000-0000-000000000000") { id } }', key=t.admin_key
     )
     assert "Traceback" not in caplog.text and "NotFound" not in caplog.text
+
+
+async def test_r13_an_unknown_operation_name_no_encoder_can_write_is_a_400(api):
+    """Strawberry's reason echoes the operationName: a lone surrogate in it (JSON's "\\ud800")
+    made the plain-text answer fail to encode, a 500 instead of this 400."""
+    t = await api.create_workspace("launch")
+    response = await api.client.post(
+        "/graphql",
+        content=json.dumps({"query": "query A { plans { code } }", "operationName": "x\ud800"}),
+        headers={"Authorization": f"Bearer {t.admin_key}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.text) == (400, 'Unknown operation named "x\\ud800".')
