@@ -8,9 +8,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+from app.db import connection, fetch_one
 from app.errors import Forbidden, Unauthenticated
 from app.kinds import Role
-from app.models import ApiKey
 
 KEY_PREFIX = "tly_"
 MAX_TOKEN_LENGTH = 512
@@ -57,7 +57,17 @@ async def authenticate(token: str | None, operator_key: str | None) -> Principal
         raise Unauthenticated("malformed API key")
     if operator_key and hmac.compare_digest(token.encode(), operator_key.encode()):
         return Principal(operator=True)
-    key = await ApiKey.get_or_none(key_hash=hash_secret(token), revoked_at=None)
+    # Plain SQL, not the ORM's query builder: every request authenticates, and that builder
+    # cost about 200 µs of CPU a read more. key_hash is unique.
+    key = await fetch_one(
+        connection(),
+        "SELECT id, workspace_id, role FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL",
+        hash_secret(token),
+    )
     if key is None:
         raise Unauthenticated("unknown or revoked API key")
-    return Principal(workspace_id=key.workspace_id, role=Role(key.role), key_id=key.id)  # type: ignore[attr-defined]
+    return Principal(
+        workspace_id=uuid.UUID(str(key["workspace_id"])),
+        role=Role(key["role"]),
+        key_id=uuid.UUID(str(key["id"])),
+    )

@@ -125,6 +125,11 @@ def lock_clause(conn: BaseDBAsyncClient) -> str:
     return "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE"
 
 
+def in_list(values: Sequence[Any], start: int = 1) -> str:
+    """Placeholders for `values` in an IN (...) list, numbered from `start`."""
+    return ", ".join(f"${n}" for n in range(start, start + len(values)))
+
+
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from decimal import Decimal
 
 from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
-from app.db import connection, fetch
+from app.db import connection, fetch, in_list
 from app.kinds import BillingInterval, UsageKind
 from app.models import AiModel, BillingSetting, Plan, PlanTier, Price
 from app.units import credits_to_units, units_to_credits
@@ -140,9 +140,22 @@ async def get_prices(pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str]
     """The catalog's prices among `pairs` (provider, data type), in one read."""
     if not pairs:
         return {}
-    providers, data_types = {p for p, _ in pairs}, {d for _, d in pairs}
-    rows = await Price.filter(provider__in=providers, data_type__in=data_types)
-    specs = {(row.provider, row.data_type): _price_spec(row) for row in rows}
+    providers, data_types = sorted({p for p, _ in pairs}), sorted({d for _, d in pairs})
+    # Plain SQL, not the ORM's query builder: a one-item request makes this read too.
+    rows = await fetch(
+        connection(),
+        "SELECT provider, data_type, kind, credits_units FROM price"
+        f" WHERE provider IN ({in_list(providers)})"
+        f" AND data_type IN ({in_list(data_types, len(providers) + 1)})",
+        *providers,
+        *data_types,
+    )
+    specs = {
+        (r["provider"], r["data_type"]): PriceSpec(
+            r["provider"], r["data_type"], UsageKind(r["kind"]), r["credits_units"]
+        )
+        for r in rows
+    }
     return {pair: spec for pair, spec in specs.items() if pair in pairs}
 
 
@@ -161,8 +174,17 @@ async def get_ai_models(codes: Collection[str]) -> dict[str, AiModelSpec]:
     """The catalog's models among `codes`, in one read."""
     if not codes:
         return {}
-    rows = await AiModel.filter(code__in=set(codes))
-    return {m.code: AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k) for m in rows}
+    wanted = sorted(set(codes))
+    rows = await fetch(
+        connection(),
+        "SELECT code, input_units_per_1k, output_units_per_1k FROM ai_model"
+        f" WHERE code IN ({in_list(wanted)})",
+        *wanted,
+    )
+    return {
+        r["code"]: AiModelSpec(r["code"], r["input_units_per_1k"], r["output_units_per_1k"])
+        for r in rows
+    }
 
 
 async def get_ai_model(code: str) -> AiModelSpec | None:

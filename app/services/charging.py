@@ -23,11 +23,11 @@ from tortoise.transactions import in_transaction
 from app import charge_rules, validation
 from app.bulk import insert_many
 from app.charge_rules import Debit, LimitState, RunState, WorkspaceMeters
-from app.db import fetch, fetch_one, lock_clause
+from app.db import connection, fetch, fetch_one, in_list, lock_clause
 from app.errors import InvalidInput, NotFound, Refused
 from app.idempotency import key_reused, replay_recorded, request_hash
 from app.kinds import EntryType, Meter, RunStatus, is_billable
-from app.models import Charge, IdempotencyRecord, Run, Workbook
+from app.models import Charge, IdempotencyRecord
 from app.pricing import Cost
 from app.services.costs import CatalogCache, Usage, cost_of
 from app.services.history import add_usage, charges_usage
@@ -66,9 +66,8 @@ class ChargeRecord(NamedTuple):
 
 
 Outcome = Charge | ChargeRecord | Refused
-# A batch names few workbooks and runs: parse and spell each id once.
+# A batch names few workbooks and runs: parse each id once.
 _uuid = functools.lru_cache(maxsize=1024)(uuid.UUID)
-_text = functools.lru_cache(maxsize=1024)(str)
 
 
 @dataclass(frozen=True)
@@ -133,28 +132,50 @@ def _with_label(item: _Item, error: InvalidInput | NotFound) -> InvalidInput | N
     return type(error)(f"{item.label}{error.message}")
 
 
-async def _workbooks(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, Workbook]:
+class _Owned(NamedTuple):
+    """What a report's workbook or run must be checked against before anything is charged."""
+
+    id: str
+    workbook_id: str  # a workbook's own id
+    table_id: str | None = None
+
+
+async def _workbooks(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, _Owned]:
     raw = [item.report.workbook_id for item in items]
-    return await _owned(Workbook, workspace_id, raw, "workbook")
+    return await _owned("SELECT id, id AS workbook_id FROM workbook", workspace_id, raw, "workbook")
 
 
-async def _runs(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, Run]:
+async def _runs(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, _Owned]:
     raw = [item.report.run_id for item in items if item.report.run_id is not None]
-    return await _owned(Run, workspace_id, raw, "run") if raw else {}
+    if not raw:
+        return {}
+    return await _owned("SELECT id, workbook_id, table_id FROM run", workspace_id, raw, "run")
 
 
-async def _owned(model: Any, workspace_id: uuid.UUID, raw_ids: list[str], what: str) -> dict:
-    """Rows of the caller's workspace by id as the client spelled it; any other is NOT_FOUND."""
-    ids = {raw: validation.object_id(raw, what) for raw in set(raw_ids)}
-    rows = await model.filter(workspace_id=workspace_id, id__in=list(set(ids.values())))
-    found = {row.id: row for row in rows}
+async def _owned(
+    select: str, workspace_id: uuid.UUID, raw_ids: list[str], what: str
+) -> dict[str, _Owned]:
+    """Rows of the caller's workspace by id as the client spelled it; any other is NOT_FOUND.
+    Plain SQL, not the ORM's query builder: about 200 µs of CPU less a read, and a one-item
+    request makes two of these."""
+    ids = {raw: str(validation.object_id(raw, what)) for raw in set(raw_ids)}
+    wanted = sorted(set(ids.values()))
+    rows = await fetch(
+        connection(),
+        f"{select} WHERE workspace_id = $1 AND id IN ({in_list(wanted, 2)})",
+        str(workspace_id),
+        *wanted,
+    )
+    found = {
+        str(r["id"]): _Owned(str(r["id"]), str(r["workbook_id"]), r.get("table_id")) for r in rows
+    }
     for raw, parsed in ids.items():
         if parsed not in found:
             raise NotFound(f"{what} {raw} not found")
     return {raw: found[parsed] for raw, parsed in ids.items()}
 
 
-def _normalized(item: _Item, workbooks: dict[str, Workbook], runs: dict[str, Run]) -> UsageReport:
+def _normalized(item: _Item, workbooks: dict[str, _Owned], runs: dict[str, _Owned]) -> UsageReport:
     """Validate, and spell ids one way so a retry's fingerprint matches however it wrote them."""
     report = item.report
     try:
@@ -164,18 +185,18 @@ def _normalized(item: _Item, workbooks: dict[str, Workbook], runs: dict[str, Run
         raise _with_label(item, error) from None
     changes: dict[str, str | None] = {}
     workbook = workbooks[report.workbook_id]
-    if report.workbook_id != (workbook_id := _text(workbook.id)):
-        changes["workbook_id"] = workbook_id
+    if report.workbook_id != workbook.id:
+        changes["workbook_id"] = workbook.id
     if report.run_id is not None:
         run = runs[report.run_id]
-        if run.workbook_id != workbook.id:  # type: ignore[attr-defined]
-            message = f"run {run.id} belongs to workbook {run.workbook_id}"  # type: ignore[attr-defined]
+        if run.workbook_id != workbook.id:
+            message = f"run {run.id} belongs to workbook {run.workbook_id}"
             raise _with_label(item, InvalidInput(message))
         if run.table_id is not None and report.table_id not in (None, run.table_id):
             message = f"run {run.id} is in table {run.table_id!r}, not {report.table_id!r}"
             raise _with_label(item, InvalidInput(message))
-        if report.run_id != (run_id := _text(run.id)):
-            changes["run_id"] = run_id
+        if report.run_id != run.id:
+            changes["run_id"] = run.id
         if report.table_id != (table_id := report.table_id or run.table_id):
             changes["table_id"] = table_id
     # Most clients already spell ids this way: a copy per item is a cost worth skipping.
@@ -225,10 +246,6 @@ def _outcome_of(item: _Item) -> Outcome:
     if item.first.fingerprint != item.fingerprint:
         return key_reused(item.report.idempotency_key)
     return _outcome_of(item.first)
-
-
-def _in_list(values: list[Any], start: int = 1) -> str:
-    return ", ".join(f"${i}" for i in range(start, start + len(values)))
 
 
 _CLAIM_COLUMNS = "workspace_id, key, operation, request_hash, result_id, created_at"
@@ -313,7 +330,7 @@ async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[_I
     rows = await fetch(
         conn,
         "SELECT id, name, spend_limit, spent, spend_epoch FROM workbook"
-        f" WHERE id IN ({_in_list(book_ids)}) ORDER BY id" + lock,
+        f" WHERE id IN ({in_list(book_ids)}) ORDER BY id" + lock,
         *book_ids,
     )
     limits = {str(r["id"]): LimitState(r["name"], r["spend_limit"], r["spent"]) for r in rows}
@@ -330,7 +347,7 @@ async def _lock_runs(
     rows = await fetch(
         conn,
         "SELECT id, status, ended_at, budget, spent, hold, hold_ttl_seconds FROM run"
-        f" WHERE id IN ({_in_list(run_ids)}) ORDER BY id" + lock,
+        f" WHERE id IN ({in_list(run_ids)}) ORDER BY id" + lock,
         *run_ids,
     )
     runs = {
@@ -412,7 +429,7 @@ async def _settle_claims(
         await fetch(
             conn,
             f"DELETE FROM idempotency_record WHERE workspace_id = $1 AND key IN"
-            f" ({_in_list(free, 2)})",
+            f" ({in_list(free, 2)})",
             str(workspace_id),
             *free,
         )
