@@ -132,8 +132,7 @@ async def list_prices() -> list[PriceSpec]:
 
 
 async def get_price(provider: str, data_type: str) -> PriceSpec | None:
-    row = await Price.get_or_none(provider=provider, data_type=data_type)
-    return _price_spec(row) if row else None
+    return (await get_prices({(provider, data_type)})).get((provider, data_type))
 
 
 async def get_prices(pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], PriceSpec]:
@@ -188,5 +187,4 @@ async def get_ai_models(codes: Collection[str]) -> dict[str, AiModelSpec]:
 
 
 async def get_ai_model(code: str) -> AiModelSpec | None:
-    m = await AiModel.get_or_none(code=code)
-    return AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k) if m else None
+    return (await get_ai_models({code})).get(code)

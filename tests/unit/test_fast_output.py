@@ -249,21 +249,16 @@ class Query:
         return [Odd(name="p", value=_later("done"))]
 
 
-def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+def _pair(query: type, **options: Any) -> tuple[strawberry.Schema, strawberry.Schema]:
+    """The same schema through the fast context (counted) and through strawberry's own."""
     config = StrawberryConfig(scalar_map=SCALARS)
-    fast = strawberry.Schema(
-        query=Query, config=config, types=[Pet], execution_context_class=Counted
+    return tuple(  # type: ignore[return-value]
+        strawberry.Schema(query=query, config=config, execution_context_class=context, **options)
+        for context in (Counted, StrawberryGraphQLCoreExecutionContext)
     )
-    plain = strawberry.Schema(
-        query=Query,
-        config=config,
-        types=[Pet],
-        execution_context_class=StrawberryGraphQLCoreExecutionContext,
-    )
-    return fast, plain
 
 
-FAST, PLAIN = _schemas()
+FAST, PLAIN = _pair(Query, types=[Pet])
 
 
 class Shouting(SchemaExtension):
@@ -293,6 +288,18 @@ async def _same(
     assert fast.data == plain.data
     assert _errors(fast) == _errors(plain)
     assert fast.data is not None or fast.errors[0].path  # an answer, not a rejected query
+    return counts
+
+
+async def _same_and_no_coroutine_dropped(
+    query: str, schemas: tuple[strawberry.Schema, strawberry.Schema]
+) -> tuple[int, int]:
+    """`_same`, and no coroutine left un-awaited by either (it warns when collected)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts = await _same(query, schemas)
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
     return counts
 
 
@@ -354,14 +361,8 @@ async def test_r24_answers_are_those_of_graphql_core(query, taken, handed_back):
 
 
 async def test_r24_a_schema_extension_that_wraps_resolvers_turns_the_fast_path_off():
-    config = StrawberryConfig(scalar_map=SCALARS)
-    schemas = tuple(
-        strawberry.Schema(
-            query=Query, config=config, extensions=[Shouting], execution_context_class=context
-        )
-        for context in (Counted, StrawberryGraphQLCoreExecutionContext)
-    )
-    assert await _same(f"{{ items {{ {PLAIN_FIELDS} }} }}", schemas) == (0, 0)  # type: ignore[arg-type]
+    schemas = _pair(Query, extensions=[Shouting])
+    assert await _same(f"{{ items {{ {PLAIN_FIELDS} }} }}", schemas) == (0, 0)
 
 
 async def test_r24_random_selections_answer_as_graphql_core():
@@ -423,17 +424,9 @@ class OtherQuery:
 
 
 async def test_r24_field_classes_of_their_own_and_async_type_resolvers_are_graphql_cores():
-    config = StrawberryConfig(scalar_map=SCALARS)
-    schemas = tuple(
-        strawberry.Schema(query=OtherQuery, config=config, types=[Leaf], execution_context_class=c)
-        for c in (Counted, StrawberryGraphQLCoreExecutionContext)
-    )
-    assert await _same("{ money { amount units } }", schemas) == (0, 0)  # type: ignore[arg-type]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert await _same("{ nodes { name } }", schemas) == (2, 0)  # type: ignore[arg-type]
-        gc.collect()  # a coroutine dropped un-awaited warns when it is collected
-    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
+    schemas = _pair(OtherQuery, types=[Leaf])
+    assert await _same("{ money { amount units } }", schemas) == (0, 0)
+    assert await _same_and_no_coroutine_dropped("{ nodes { name } }", schemas) == (2, 0)
 
 
 async def _named(text: str) -> str:
@@ -490,18 +483,5 @@ class AwaitingQuery:
 async def test_r24_type_resolvers_that_answer_with_awaitables_are_graphql_cores(query, taken):
     """Found in review: an interface's type resolver may answer with an awaitable, even one it
     keeps. The list path never asks one (only strawberry's unions, which answer a name)."""
-    config = StrawberryConfig(scalar_map=SCALARS)
-    schemas = tuple(
-        strawberry.Schema(
-            query=AwaitingQuery,
-            config=config,
-            types=[StoredLeaf, Square],
-            execution_context_class=c,
-        )
-        for c in (Counted, StrawberryGraphQLCoreExecutionContext)
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert await _same(query, schemas) == (taken, 0)  # type: ignore[arg-type]
-        gc.collect()
-    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
+    schemas = _pair(AwaitingQuery, types=[StoredLeaf, Square])
+    assert await _same_and_no_coroutine_dropped(query, schemas) == (taken, 0)
