@@ -52,6 +52,66 @@ async def test_malformed_usage_is_invalid_input_and_changes_nothing(api, fields,
     assert await api.meters(t.admin_key) == (0, Decimal("2500"))
 
 
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("credits: 0.5", "Decimal amounts are strings"),
+        ("credits: 5", "Decimal amounts are strings"),
+        ("credits: true", "Decimal amounts are strings"),
+        ('credits: "abc"', "'abc' is not a decimal amount"),
+        ("credits: {a: 1}", "got {'a': 1}"),  # printed back as { a: 1 }
+        ('credits: "Infinity"', "'Infinity' is not a decimal amount"),
+        ('credits: "1E+0"', "'1E+0' is not a decimal amount"),
+    ],
+)
+async def test_r01_a_bad_decimal_written_in_the_query_text_is_invalid_input(api, argument, message):
+    """Written into the document rather than sent as a variable, a bad amount is still the
+    client's input: INVALID_INPUT saying why, never an internal error."""
+    t = await api.create_workspace("launch")
+    query = (
+        f'mutation {{ purchaseTopUp(input: {{{argument}, idempotencyKey: "lit"}})'
+        " { __typename } }"
+    )
+    body = await api.raw(query, key=t.admin_key)
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "INVALID_INPUT"}
+    printed = argument.removeprefix("credits: ").replace("{a: 1}", "{ a: 1 }")
+    assert error["message"].startswith(f"Expected value of type 'Decimal', found {printed}: ")
+    assert message in error["message"]
+    assert error["locations"]
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
+
+
+async def test_r01_literals_of_every_custom_scalar_are_parsed_or_invalid_input(api):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    ok = await api.gql(
+        'mutation { purchaseTopUp(input: {credits: "10.5", idempotencyKey: "lit-ok"})'
+        " { ... on TopUp { credits } } }",
+        key=t.admin_key,
+    )
+    assert ok["purchaseTopUp"] == {"credits": "10.5"}
+    estimate = await api.gql(
+        '{ estimateCost(input: {records: 10, kind: ENRICHMENT, provider: "hunter",'
+        ' dataType: "email", hitRate: "0.5"}) { actions dataCredits } }',
+        key=t.admin_key,
+    )
+    assert estimate["estimateCost"] == {"actions": 5, "dataCredits": "2.5"}
+    for query in (
+        '{ estimateCost(input: {records: 10, kind: ENRICHMENT, provider: "hunter",'
+        ' dataType: "email", hitRate: 0.5}) { actions } }',
+        f'mutation {{ recordUsage(input: {{workbookId: "{wb}", kind: CRM_EXPORT, results: 1,'
+        ' idempotencyKey: "lit-date", sentAt: "yesterday"}) { __typename } }',
+        f'mutation {{ startRun(input: {{workbookId: "{wb}", idempotencyKey: "lit-run",'
+        " budget: 5}) { id } }",
+    ):
+        body = await api.raw(query, key=t.admin_key)
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "INVALID_INPUT"}, query
+        assert any(v in error["message"] for v in ("0.5", "yesterday", "found 5")), error
+    assert await api.meters(t.admin_key) == (0, Decimal("2510.5"))
+
+
 async def test_unknown_fields_and_syntax_errors_are_invalid_input(api):
     t = await api.create_workspace("launch")
     for query in ("{ workspace { nope } }", "{ workspace { id ", "mutation { nothing }"):
