@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from app.errors import NotFound, Refused
-from app.kinds import RunStatus
+from app.kinds import Meter, RunStatus
 from app.models import Charge as ChargeModel
 from app.services.costs import Usage
 from app.services.refunds import RefundRequest, refund_charge
@@ -226,7 +226,7 @@ class Mutation:
         request = TopUpRequest(
             credits=credit_amount(input.credits, "credits"),
             idempotency_key=input.idempotency_key,
-            meter=input.meter,
+            meter=Meter.DATA_CREDITS if input.meter is None else input.meter,
         )
 
         async def buy() -> TopUp:

@@ -39,6 +39,10 @@ async def purchase_top_up(
             "Actions are the plan tier's fixed monthly capacity and cannot be bought;"
             " a higher plan tier has more",
         )
+    if request.meter is not Meter.DATA_CREDITS:
+        # Held credits are part of the balance, set aside for runs (R6): not for sale.
+        meter = request.meter.value
+        raise InvalidInput(f"meter {meter} cannot be bought; a top-up is of DATA_CREDITS")
     if request.credits <= 0:
         raise InvalidInput("credits must be more than 0")
     billing = await billing_spec()

@@ -90,7 +90,10 @@ class BillingCharge:
 class TopUpInput:
     credits: decimal.Decimal
     idempotency_key: str
-    meter: Meter = Meter.DATA_CREDITS  # type: ignore[assignment]
+    meter: Meter | None = strawberry.field(
+        default=Meter.DATA_CREDITS,
+        description="DATA_CREDITS, also when null; ACTIONS is ACTIONS_NOT_PURCHASABLE.",
+    )  # type: ignore[assignment]
 
 
 @strawberry.input

@@ -64,6 +64,11 @@ async def test_r19_top_up_refusals(api, clock):
     for credits in ("0", "-1", "0.00001"):
         body = {"i": {"credits": credits, "idempotencyKey": new_key()}}
         assert await api.error_code(query, body, key=paid.admin_key) == "INVALID_INPUT"
+    # Held credits are part of the balance, set aside for runs: nothing one can buy.
+    held = {"i": {"credits": "10", "idempotencyKey": new_key(), "meter": "HELD_CREDITS"}}
+    body = await api.raw(query, held, key=paid.admin_key)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT"}
+    assert "HELD_CREDITS cannot be bought" in body["errors"][0]["message"]
     member = (
         await api.gql(
             'mutation { createApiKey(name: "m", role: MEMBER) { secret } }', key=paid.admin_key
@@ -77,6 +82,19 @@ async def test_r19_top_up_refusals(api, clock):
     )
     assert (await api.top_up(paid.admin_key, "2500", idempotencyKey="k"))["__typename"] == "TopUp"
     assert (await api.workspace(paid.admin_key))["dataCredits"]["balance"] == "5000"
+
+
+async def test_r19_top_up_meter_left_out_or_null_is_data_credits(api, clock):
+    """API.md: `meter: Meter = DATA_CREDITS`, so an explicit null is the default too."""
+    t = await api.create_workspace("launch")
+    query = """mutation($i: TopUpInput!) { purchaseTopUp(input: $i) {
+                 ... on TopUp { credits price } ... on Refusal { code } } }"""
+    for extra in ({}, {"meter": None}, {"meter": "DATA_CREDITS"}):
+        payload = {"i": {"credits": "100", "idempotencyKey": new_key(), **extra}}
+        data = await api.gql(query, payload, key=t.admin_key)
+        assert data["purchaseTopUp"] == {"credits": "100", "price": "5.20"}, extra
+    assert (await api.workspace(t.admin_key))["dataCredits"]["balance"] == "2800"
+    await assert_ledger_matches(t.id)
 
 
 async def test_r19_annual_cap_is_twice_the_yearly_grant(api, clock):
