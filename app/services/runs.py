@@ -46,7 +46,12 @@ def _check(request: RunRequest) -> None:
     validation.idempotency_key(request.idempotency_key)
     validation.text(request.table_id, "tableId", validation.MAX_TABLE_ID)
     validation.text(request.name, "name", validation.MAX_NAME)
-    validation.whole_number(request.hold_ttl_seconds, "holdMinutes", MIN_HOLD_TTL, MAX_HOLD_TTL)
+    # Stored in seconds, asked for in minutes (holdMinutes): the message speaks minutes.
+    seconds = request.hold_ttl_seconds
+    if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds % 60:
+        raise InvalidInput("holdMinutes must be a whole number of minutes")
+    minutes = seconds // 60 if isinstance(seconds, int) else seconds
+    validation.whole_number(minutes, "holdMinutes", MIN_HOLD_TTL // 60, MAX_HOLD_TTL // 60)
     if request.budget is not None and request.hold > request.budget:
         raise InvalidInput(
             f"hold {units_to_credits(request.hold)} is more than the budget "

@@ -107,6 +107,23 @@ async def test_r06_stopping_or_finishing_releases_the_unused_hold(api):
     await assert_ledger_matches(t.id)
 
 
+async def test_r06_hold_minutes_are_checked_and_named_in_minutes(api):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    for minutes, got in ((0, "0"), (-5, "-5"), (10_081, "10,081"), (100_000, "100,000")):
+        body = await api.raw(
+            "mutation($i: StartRunInput!) { startRun(input: $i) { id } }",
+            {"i": {"workbookId": wb, "idempotencyKey": new_key(), "holdMinutes": minutes}},
+            key=t.admin_key,
+        )
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "INVALID_INPUT"}
+        assert error["message"] == f"holdMinutes must be between 1 and 10,080; got {got}"
+    run = await api.start_run(t.admin_key, wb, hold="10", holdMinutes=1)
+    assert run["held"] == "10"
+    assert (await api.start_run(t.admin_key, wb, holdMinutes=10_080))["status"] == "RUNNING"
+
+
 async def test_r06_a_hold_needs_available_credits_and_fits_the_budget(api):
     t = await api.create_workspace("launch")
     wb = await api.create_workbook(t.admin_key)
