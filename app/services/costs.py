@@ -129,6 +129,11 @@ async def _model(usage: Usage, catalog: CatalogCache) -> AiModelSpec | None:
     model = await catalog.model(usage.model or "")
     if model is None:
         raise InvalidInput(f"unknown AI model {usage.model!r}")
+    if usage.input_tokens + usage.output_tokens == 0:
+        # Priced by its tokens (R6): without any, the charge would cost no Data Credits.
+        raise InvalidInput(
+            f"AI usage with model {usage.model!r} needs its inputTokens and outputTokens"
+        )
     return model
 
 

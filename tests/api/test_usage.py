@@ -169,6 +169,9 @@ async def test_r06_ai_needs_a_known_model_without_own_key(api):
         ({}, "AI usage needs a model"),
         ({"model": "huge"}, "unknown AI model 'huge'"),
         ({"model": "small", "inputTokens": -1}, "inputTokens must be between 0"),
+        # Priced by its tokens: without any, an AI charge would cost no Data Credits at all.
+        ({"model": "small"}, "AI usage with model 'small' needs its inputTokens"),
+        ({"model": "small", "inputTokens": 0, "outputTokens": 0}, "needs its inputTokens"),
     ]:
         body = await api.raw(
             "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }",
@@ -177,6 +180,18 @@ async def test_r06_ai_needs_a_known_model_without_own_key(api):
         )
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
         assert message in body["errors"][0]["message"]
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
+
+
+async def test_r06_ai_tokens_may_be_left_out_with_own_ai_key_or_for_one_side(api):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    own = await api.record_usage(t.admin_key, wb, kind="AI", model="any", results=2, ownApiKey=True)
+    only_in = await api.record_usage(
+        t.admin_key, wb, kind="AI", model="small", results=1, inputTokens=2000
+    )
+    assert [(c["actions"], c["dataCredits"]) for c in (own, only_in)] == [(2, "0"), (1, "0.1")]
+    assert await api.meters(t.admin_key) == (3, Decimal("2499.9"))
 
 
 async def test_r08_worked_example_comes_to_95_then_50_with_own_email_key(api):
