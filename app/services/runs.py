@@ -48,10 +48,9 @@ def _check(request: RunRequest) -> None:
     validation.text(request.name, "name", validation.MAX_NAME)
     # Stored in seconds, asked for in minutes (holdMinutes): the message speaks minutes.
     seconds = request.hold_ttl_seconds
-    if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds % 60:
-        raise InvalidInput("holdMinutes must be a whole number of minutes")
-    minutes = seconds // 60 if isinstance(seconds, int) else seconds
-    validation.whole_number(minutes, "holdMinutes", MIN_HOLD_TTL // 60, MAX_HOLD_TTL // 60)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds % 60:
+        raise InvalidInput("holdMinutes must be a whole number")
+    validation.whole_number(seconds // 60, "holdMinutes", MIN_HOLD_TTL // 60, MAX_HOLD_TTL // 60)
     if request.budget is not None and request.hold > request.budget:
         raise InvalidInput(
             f"hold {units_to_credits(request.hold)} is more than the budget "
