@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.errors import InvalidInput, NotFound
@@ -16,6 +17,10 @@ MAX_RESULTS = 1_000_000  # per usage report
 MAX_TOKENS = 100_000_000
 MAX_LABEL = 64  # provider, dataType, model, plan codes
 MAX_CREDITS = 10**12  # far above any real amount, far below the 64-bit columns
+# Instants a client may send: wide enough for any real history and any `--now` replay, narrow
+# enough that a year or a 400-day range added to one never leaves what datetime can hold.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def text(value: str | None, field: str, limit: int) -> str | None:
@@ -82,3 +87,31 @@ def credit_amount(value: Decimal, field: str) -> int:
         return credits_to_units(value)
     except ValueError:
         raise InvalidInput(f"{field} has more than 4 decimal places: {value}") from None
+
+
+def instant(value: datetime, field: str) -> datetime:
+    """An instant a client sends, in UTC: it must carry a zone (a bare time is ambiguous) and
+    lie in [EARLIEST, LATEST)."""
+    if value.utcoffset() is None:
+        raise InvalidInput(
+            f"{field} needs a time zone, such as 2025-01-01T00:00Z; got {value.isoformat()}"
+        )
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        years = f"{EARLIEST.year} and {LATEST.year - 1}"
+        raise InvalidInput(f"{field} must lie between {years}; got {value.isoformat()}")
+    return moment
+
+
+def parse_instant(value: str, field: str) -> datetime:
+    """An ISO 8601 instant written as text (the DateTime scalar, the CSV endpoint's query)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{field} is not an ISO 8601 instant: {value!r} (write one such as 2025-01-01T00:00Z)"
+        ) from None
+    return instant(parsed, field)

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.errors import DomainError, ErrorCode, InvalidInput
 from app.history import UsageDimension, dimensions, to_csv, utc
 from app.services.history import usage_history
+from app.validation import parse_instant
 from graphql_schema.context import Context
 
 _STATUS = {
@@ -54,10 +55,7 @@ def _instant(params: QueryParams, name: str) -> datetime:
     value = params.get(name)
     if not value:
         raise InvalidInput(f"{name} is required: an ISO 8601 instant such as 2025-01-01T00:00Z")
-    try:
-        return utc(datetime.fromisoformat(value))
-    except ValueError:
-        raise InvalidInput(f"{name} is not an ISO 8601 instant: {value!r}") from None
+    return parse_instant(value, name)
 
 
 def _dimensions(value: str) -> tuple[UsageDimension, ...]:

@@ -16,8 +16,10 @@ import uvicorn
 
 from app.clock import utcnow
 from app.config import Settings, ensure_operator_key
+from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.services.renewals import SweepResult
+from app.validation import instant
 from jobs.registry import HOLD_EXPIRY
 
 cli = typer.Typer(help="Tally: usage-based plans, metered and billed.", no_args_is_help=True)
@@ -45,6 +47,8 @@ def serve(
     )
     if workers > 1:
         asyncio.run(_migrate(settings))  # once, before the workers start
+    from tally.serving import http_protocol
+
     uvicorn.run(
         "graphql_schema.asgi:app_from_env",
         factory=True,
@@ -53,6 +57,13 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=False,
+        http=http_protocol(),  # a deadline for request headers: TALLY_HEADER_TIMEOUT
+        # Idle keep-alive connections close after 5 s (uvicorn's default, pinned here because
+        # deploy/nginx.conf keeps its upstream connections idle for less than this).
+        timeout_keep_alive=5,
+        # No limit_concurrency: it caps all open connections at once, so slow clients holding
+        # sockets would get everyone else's requests refused (503). Per-client caps belong in
+        # the proxy (limit_conn in deploy/nginx.conf).
     )
 
 
@@ -193,7 +204,10 @@ def _parse_now(value: str | None) -> datetime:
         raise typer.BadParameter(f"not an ISO-8601 timestamp: {value!r}") from None
     if moment.tzinfo is None:  # a bare timestamp is read as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return instant(moment, "--now")
+    except InvalidInput as error:
+        raise typer.BadParameter(error.message) from None
 
 
 @jobs_cli.command("run")

@@ -62,6 +62,9 @@ async def test_malformed_usage_is_invalid_input_and_changes_nothing(api, fields,
         ("credits: {a: 1}", "got {'a': 1}"),  # printed back as { a: 1 }
         ('credits: "Infinity"', "'Infinity' is not a decimal amount"),
         ('credits: "1E+0"', "'1E+0' is not a decimal amount"),
+        # Decimal() reads other scripts' digits ("١٢" is 12); an amount is ASCII digits only.
+        ('credits: "١٢"', "'١٢' is not a decimal amount"),
+        ('credits: "1٢.5"', "'1٢.5' is not a decimal amount"),
     ],
 )
 async def test_r01_a_bad_decimal_written_in_the_query_text_is_invalid_input(api, argument, message):
