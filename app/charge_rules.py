@@ -8,9 +8,9 @@ per item.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from app.errors import ErrorCode, Refused
+from app.errors import ErrorCode, InvalidInput, Refused
 from app.kinds import RunStatus
 from app.pricing import Cost
 from app.units import units_to_credits
@@ -49,6 +49,24 @@ class Debit:
     credits: int
     settle: int  # taken from the run's own hold, so other work's availability is unchanged
     counts_in_limit: bool  # the workbook had a limit in force (R11)
+
+
+# How far a client's clock may run ahead of the server's (R23).
+SENT_AT_SKEW = timedelta(minutes=5)
+
+
+def check_sent_at(sent_at: datetime, run_started: datetime | None, now: datetime) -> None:
+    """R23: a backdated report never slips past a stop. `sentAt` before the run started, or
+    more than SENT_AT_SKEW past the server's clock, is bad input, not a refusal."""
+    if sent_at > now + SENT_AT_SKEW:
+        raise InvalidInput(
+            f"sentAt {sent_at.isoformat()} is more than 5 minutes past the server's clock"
+            f" ({now.isoformat()})"
+        )
+    if run_started is not None and sent_at < run_started:
+        raise InvalidInput(
+            f"sentAt {sent_at.isoformat()} is before the run started ({run_started.isoformat()})"
+        )
 
 
 def check_run_open(run: RunState | None, sent_at: datetime | None) -> None:

@@ -113,7 +113,7 @@ async def charge_batch(
     workbooks = await _workbooks(workspace_id, items)
     runs = await _runs(workspace_id, items)
     for item in items:
-        item.report = _normalized(item, workbooks, runs)
+        item.report = _normalized(item, workbooks, runs, now)
         item.fingerprint = request_hash(OPERATION, item.report)
     await _price(workspace_id, items)
     pending = [item for item in items if item.outcome is None]
@@ -138,6 +138,7 @@ class _Owned(NamedTuple):
     id: str
     workbook_id: str  # a workbook's own id
     table_id: str | None = None
+    created_at: datetime | None = None  # a run's start (R23)
 
 
 async def _workbooks(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, _Owned]:
@@ -149,7 +150,8 @@ async def _runs(workspace_id: uuid.UUID, items: list[_Item]) -> dict[str, _Owned
     raw = [item.report.run_id for item in items if item.report.run_id is not None]
     if not raw:
         return {}
-    return await _owned("SELECT id, workbook_id, table_id FROM run", workspace_id, raw, "run")
+    select = "SELECT id, workbook_id, table_id, created_at FROM run"
+    return await _owned(select, workspace_id, raw, "run")
 
 
 async def _owned(
@@ -167,7 +169,13 @@ async def _owned(
         *wanted,
     )
     found = {
-        str(r["id"]): _Owned(str(r["id"]), str(r["workbook_id"]), r.get("table_id")) for r in rows
+        str(r["id"]): _Owned(
+            str(r["id"]),
+            str(r["workbook_id"]),
+            r.get("table_id"),
+            _as_datetime(r.get("created_at")),
+        )
+        for r in rows
     }
     for raw, parsed in ids.items():
         if parsed not in found:
@@ -175,12 +183,17 @@ async def _owned(
     return {raw: found[parsed] for raw, parsed in ids.items()}
 
 
-def _normalized(item: _Item, workbooks: dict[str, _Owned], runs: dict[str, _Owned]) -> UsageReport:
+def _normalized(
+    item: _Item, workbooks: dict[str, _Owned], runs: dict[str, _Owned], now: datetime
+) -> UsageReport:
     """Validate, and spell ids one way so a retry's fingerprint matches however it wrote them."""
     report = item.report
     try:
         validation.idempotency_key(report.idempotency_key)
         validation.text(report.table_id, "tableId", validation.MAX_TABLE_ID)
+        if report.sent_at is not None:
+            run_started = runs[report.run_id].created_at if report.run_id is not None else None
+            charge_rules.check_sent_at(report.sent_at, run_started, now)
     except InvalidInput as error:
         raise _with_label(item, error) from None
     changes: dict[str, str | None] = {}
