@@ -18,25 +18,52 @@ class Settings:
     catalog_path: str | None = None
     scheduler: bool = True  # run the scheduler in the API process (TALLY_SCHEDULER=off: not)
     scheduler_interval: float = 60.0  # seconds between ticks
+    max_body_bytes: int = 1024 * 1024  # larger request bodies answer 413
+    body_timeout: float = 30.0  # seconds to receive a request body, else 408
+    max_tokens: int = 2_000  # GraphQL tokens in one document, else 400
+    introspection: bool = True  # off for production: the schema is not served to anyone
+    graphiql: bool = True  # the explorer at GET /graphql
 
     @classmethod
     def from_env(cls) -> Settings:
+        env = os.environ.get
         return cls(
-            database_url=os.environ.get("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            operator_key=os.environ.get("TALLY_OPERATOR_KEY") or None,
-            catalog_path=os.environ.get("TALLY_CATALOG") or None,
-            scheduler=_switch(os.environ.get("TALLY_SCHEDULER", "on")),
-            scheduler_interval=float(os.environ.get("TALLY_SCHEDULER_INTERVAL") or 60),
+            database_url=env("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            operator_key=env("TALLY_OPERATOR_KEY") or None,
+            catalog_path=env("TALLY_CATALOG") or None,
+            scheduler=_switch("TALLY_SCHEDULER", True),
+            scheduler_interval=float(env("TALLY_SCHEDULER_INTERVAL") or 60),
+            max_body_bytes=_positive("TALLY_MAX_BODY_BYTES", cls.max_body_bytes),
+            body_timeout=float(_positive("TALLY_BODY_TIMEOUT", cls.body_timeout)),
+            max_tokens=_positive("TALLY_MAX_TOKENS", cls.max_tokens),
+            introspection=_switch("TALLY_INTROSPECTION", True),
+            graphiql=_switch("TALLY_GRAPHIQL", True),
         )
 
 
-def _switch(value: str) -> bool:
+def _switch(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if not value:
+        return default
     lowered = value.strip().lower()
     if lowered in {"on", "true", "1", "yes"}:
         return True
     if lowered in {"off", "false", "0", "no"}:
         return False
-    raise ValueError(f"TALLY_SCHEDULER must be on or off; got {value!r}")
+    raise ValueError(f"{name} must be on or off; got {value!r}")
+
+
+def _positive(name: str, default: float) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return int(default)
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{name} must be a positive whole number; got {value!r}")
+    return number
 
 
 def ensure_operator_key(

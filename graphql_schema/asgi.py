@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own, from its HTTP layer
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,10 +26,12 @@ from app.db import close_database, open_database
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
-from graphql_schema.errors import client_error, log_errors
+from graphql_schema.errors import client_error, forget_tracebacks, log_errors
 from graphql_schema.gc_tuning import tune_gc
+from graphql_schema.http_errors import RETRY_AFTER_SECONDS, error_response, request_status
+from graphql_schema.http_limits import BodyLimit
 from graphql_schema.ide import ide_asset, ide_response
-from graphql_schema.schema import schema
+from graphql_schema.schema import schema_for
 from jobs.scheduler import Scheduler
 
 log = logging.getLogger("tally")
@@ -35,7 +39,10 @@ log = logging.getLogger("tally")
 
 class TallyGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
-        super().__init__(schema)
+        super().__init__(
+            schema_for(settings.introspection, settings.max_tokens),
+            graphql_ide="graphiql" if settings.graphiql else None,
+        )
         self.settings = settings
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
@@ -44,15 +51,28 @@ class TallyGraphQL(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         return ide_response()
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body (or GET `variables`) that is not a JSON object is the client's error, never a
+        500 from strawberry reading `.get` off a string or a number."""
+        try:
+            value = json.loads(data)
+        except ValueError:  # malformed JSON, and bytes that are not UTF-8
+            raise HTTPException(400, "the body is not JSON text in UTF-8") from None
+        if not isinstance(value, dict):
+            raise HTTPException(400, "expected a JSON object: {query, variables, operationName}")
+        return value
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
-        """Strawberry answers some bad requests with a plain-text reason that echoes the client
-        (an unknown operationName): one holding a lone surrogate could not be encoded, and the
-        client got a 500 instead of the 400."""
+        """strawberry answers requests it cannot read with plain text; Tally answers them in
+        the GraphQL error shape with a code (API.md "HTTP")."""
         try:
             return await super().run(request, context, root_value)
         except HTTPException as error:
+            code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
+            # The reason may echo the client (an unknown operationName): a lone surrogate in
+            # it could not be encoded, and the 400 would become a 500.
             reason = error.reason.encode("utf-8", "backslashreplace").decode()
-            raise HTTPException(error.status_code, reason) from None
+            return error_response(error.status_code, code, reason)
 
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult
@@ -60,8 +80,23 @@ class TallyGraphQL(GraphQL[Context, None]):
         """Every error leaves with a code; unexpected ones are logged here and masked."""
         if result.errors:
             log_errors(result.errors)
-            result.errors = [client_error(e) for e in result.errors]
+            coded = [client_error(e) for e in result.errors]
+            forget_tracebacks(result.errors)
+            result.errors = coded
         return process_result(result)
+
+    def create_response(  # type: ignore[override]
+        self, response_data: GraphQLHTTPResponse, sub_response: Response
+    ) -> Response:
+        """A request that failed as a whole for its size or shape is a 400, for a lost
+        database a 503 with Retry-After; anything that executed is a 200."""
+        response = super().create_response(response_data, sub_response)
+        status = request_status(response_data)  # type: ignore[arg-type]
+        if status is not None:
+            response.status_code = status
+            if status == 503:
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 async def health(request: Request) -> Response:
@@ -95,13 +130,14 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
 
     routes = [
         Route("/graphql", TallyGraphQL(settings)),
-        Route("/graphiql/assets/{name}", ide_asset),
+        *([Route("/graphiql/assets/{name}", ide_asset)] if settings.graphiql else []),
         Route("/healthz", health),
         Route("/usage.csv", usage_csv_endpoint(settings), methods=["GET"]),
         Route("/", dashboard_page),
         Route("/dashboard/assets/{name}", dashboard_asset),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    limits = Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    return Starlette(routes=routes, middleware=[limits], lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:

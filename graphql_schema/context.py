@@ -12,6 +12,7 @@ from starlette.requests import Request
 from app.auth import Principal, authenticate
 from app.clock import utcnow
 from app.config import Settings
+from app.errors import Unauthenticated
 
 
 @dataclass
@@ -24,8 +25,10 @@ class Context:
     def _bearer(self) -> str | None:
         if self.request is None:
             return None
-        header = self.request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        headers = self.request.headers.getlist("authorization")
+        if len(headers) > 1:  # which one a proxy or a framework reads is anyone's guess
+            raise Unauthenticated(f"send one Authorization header; this request has {len(headers)}")
+        scheme, _, token = (headers[0] if headers else "").partition(" ")
         return token.strip() if scheme.lower() == "bearer" else None
 
     async def principal(self) -> Principal:

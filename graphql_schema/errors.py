@@ -60,7 +60,10 @@ def client_error(error: GraphQLError) -> GraphQLError:
     if domain is not None:
         code, message = domain.code.value, domain.message
     elif _is_input(error):
-        code, message = ErrorCode.INVALID_INPUT.value, error.message
+        # A document over a limit was coded BAD_REQUEST where it was refused; any other
+        # document or variables GraphQL rejects is the client's input.
+        code = (error.extensions or {}).get("code", ErrorCode.INVALID_INPUT.value)
+        message = error.message
     else:
         code, message = INTERNAL, "Internal server error."
     return GraphQLError(
@@ -78,3 +81,21 @@ def log_errors(errors: list[GraphQLError]) -> None:
     for error in errors:
         if is_unexpected(error):
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+
+
+def forget_tracebacks(errors: list[GraphQLError]) -> None:
+    """Once logged, an error's traceback is only a reference cycle: its frames hold the
+    execution context that holds the error, and with it the request's document and variables.
+    The collector, tuned to run rarely (gc_tuning), would keep megabytes a request alive."""
+    for error in errors:
+        _forget(error)
+        if error.original_error is not None:
+            _forget(error.original_error)
+
+
+def _forget(error: BaseException | None) -> None:
+    seen = 0
+    while error is not None and seen < 20:  # the chain of causes, bounded against a loop
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+        seen += 1

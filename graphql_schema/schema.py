@@ -1,22 +1,28 @@
-"""The schema: queries and mutations, the Decimal scalar, caches and limits."""
+"""The schema: queries and mutations, the custom scalars, document bounds and caches."""
 
 from __future__ import annotations
 
+import functools
+
 from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
-from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graphql_schema.documents import DEFAULT_MAX_TOKENS, bounded_documents
 from graphql_schema.fast_output import FastOutputExecutionContext
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.scalars import SCALAR_MAP
 
+MAX_DEPTH = 12
+MAX_ALIASES = 30
 # Built once: rules made per request would defeat the validation cache (STACK-NOTES).
-_LIMITS = [max_depth(12, None, None), max_aliases(30)]
+_LIMITS = [max_depth(MAX_DEPTH, None, None), max_aliases(MAX_ALIASES)]
+_NO_INTROSPECTION = [*_LIMITS, NoSchemaIntrospectionCustomRule]
 
 
 class TallySchema(Schema):
@@ -26,14 +32,23 @@ class TallySchema(Schema):
         """Logged once, in the view, where every error is coded (graphql_schema.asgi)."""
 
 
-schema = TallySchema(
-    query=Query,
-    mutation=Mutation,
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
-    extensions=[
-        lambda: AddValidationRules(_LIMITS),
-        ParserCache,
-        ValidationCache,
-    ],
-    execution_context_class=FastOutputExecutionContext,
-)
+def _build(introspection: bool, max_tokens: int) -> TallySchema:
+    rules = _LIMITS if introspection else _NO_INTROSPECTION
+    return TallySchema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[bounded_documents(rules, max_tokens)],
+        execution_context_class=FastOutputExecutionContext,
+    )
+
+
+schema = _build(introspection=True, max_tokens=DEFAULT_MAX_TOKENS)
+
+
+@functools.cache
+def schema_for(introspection: bool, max_tokens: int) -> TallySchema:
+    """The served schema for these settings (TALLY_INTROSPECTION, TALLY_MAX_TOKENS)."""
+    if introspection and max_tokens == DEFAULT_MAX_TOKENS:
+        return schema
+    return _build(introspection, max_tokens)

@@ -122,9 +122,16 @@ async def test_unknown_fields_and_syntax_errors_are_invalid_input(api):
 
 
 async def test_deep_or_aliased_queries_are_refused(api):
+    """API.md: a document over the depth or alias limits is the request's fault, HTTP 400."""
     t = await api.create_workspace("launch")
     aliases = " ".join(f"a{i}: plans {{ code }}" for i in range(40))
-    assert await api.error_code(f"{{ {aliases} }}", key=t.admin_key) == "INVALID_INPUT"
+    response = await api.client.post(
+        "/graphql",
+        json={"query": f"{{ {aliases} }}"},
+        headers={"Authorization": f"Bearer {t.admin_key}"},
+    )
+    assert response.status_code == 400
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
 
 
 async def test_unexpected_errors_are_masked(api, monkeypatch, caplog):
@@ -160,4 +167,9 @@ async def test_r13_an_unknown_operation_name_no_encoder_can_write_is_a_400(api):
         content=json.dumps({"query": "query A { plans { code } }", "operationName": "x\ud800"}),
         headers={"Authorization": f"Bearer {t.admin_key}", "Content-Type": "application/json"},
     )
-    assert (response.status_code, response.text) == (400, 'Unknown operation named "x\\ud800".')
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error == {
+        "message": 'Unknown operation named "x\\ud800".',
+        "extensions": {"code": "BAD_REQUEST"},
+    }
