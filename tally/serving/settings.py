@@ -1,0 +1,23 @@
+"""TALLY_HEADER_TIMEOUT: seconds a connection has to send a request's line and headers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+HEADER_TIMEOUT_VAR = "TALLY_HEADER_TIMEOUT"
+DEFAULT_HEADER_TIMEOUT = 30.0  # well inside the 60 s a half-open connection may live
+
+
+def header_timeout(environ: Mapping[str, str]) -> float:
+    """The deadline in seconds; 0 means off (uvicorn's plain protocol is used)."""
+    raw = environ.get(HEADER_TIMEOUT_VAR, "").strip()
+    if not raw:
+        return DEFAULT_HEADER_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{HEADER_TIMEOUT_VAR} must be seconds (0: off); got {raw!r}")
+    return value
