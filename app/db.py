@@ -48,10 +48,11 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
-    connection: str | dict[str, Any] = _with_defaults(url)
+    connection = expand_db_url(_with_defaults(url))
     if is_postgres(url):
-        connection = expand_db_url(connection)
         connection["credentials"]["connection_class"] = PooledConnection
+    else:
+        connection["engine"] = "app.sqlite_engine"  # BEGIN IMMEDIATE (R33)
     return {
         "connections": {"default": connection},
         "apps": {

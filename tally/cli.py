@@ -16,6 +16,7 @@ import uvicorn
 
 from app.clock import utcnow
 from app.config import Settings, ensure_operator_key
+from app.db import is_postgres
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.services.renewals import SweepResult
@@ -41,6 +42,16 @@ def serve(
     workers: Annotated[int, typer.Option(help="Server processes (one database).")] = 1,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at GET /graphql)."""
+    url = Settings.from_env().database_url
+    if workers > 1 and not is_postgres(url):
+        # Processes writing one SQLite file serialize on its lock, and each holds its own
+        # in-process state: several of them only add waiting.
+        typer.echo(
+            f"--workers {workers} needs PostgreSQL (TALLY_DATABASE_URL=postgres://...);"
+            f" SQLite ({url}) is served by one process",
+            err=True,
+        )
+        raise typer.Exit(2)
     settings = _settings()
     typer.echo(
         f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True

@@ -222,3 +222,49 @@ def test_e2e_r12_two_server_processes_never_overspend(postgres_servers):
             return Counter(a["recordUsage"].get("code", "Charge") for a in answers)
 
     assert asyncio.run(run()) == {"Charge": 20, "INSUFFICIENT_DATA_CREDITS": 40}
+
+
+def test_r33_jobs_run_beside_a_sqlite_server_never_fails_a_request(sqlite_server, tmp_path):
+    """`tally jobs run` in a second process wrote the same SQLite file: 1-8 of 7,000 requests
+    failed with "database is locked" and the job exited 1. Both now wait for the lock."""
+    with httpx.Client(base_url=sqlite_server.base, timeout=30) as client:
+        keys, books = [], []
+        for n in range(20):
+            created = gql(
+                client,
+                """mutation($n: String!) { createWorkspace(input: {name: $n, plan: "enterprise"})
+                                                { adminKey } }""",
+                {"n": f"W{n}"},
+            )
+            key = created["data"]["createWorkspace"]["adminKey"]
+            book = gql(client, 'mutation { createWorkbook(name: "b") { id } }', key=key)
+            keys.append(key)
+            books.append(book["data"]["createWorkbook"]["id"])
+        env = {**os.environ, "TALLY_OPERATOR_KEY": OPERATOR}
+        env.pop("TALLY_DATABASE_URL", None)  # the server's default file in tmp_path
+        months = [f"20{27 + n // 12}-{n % 12 + 1:02d}-28T00:00:00Z" for n in range(6)]
+        jobs = subprocess.Popen(
+            f"for m in {' '.join(months)}; do {sys.executable} -m tally jobs run all --now $m"
+            " || exit 1; done",
+            shell=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        answers = Counter()
+        while jobs.poll() is None or sum(answers.values()) < 200:
+            n = sum(answers.values())
+            key, book = keys[n % 20], books[n % 20]
+            body = gql(
+                client,
+                """mutation($b: ID!, $l: Decimal) { setWorkbookSpendLimit(workbookId: $b,
+                     limit: $l) { __typename } }""",
+                {"b": book, "l": str(1000 + n)},
+                key=key,
+            )
+            answers["errors" if body.get("errors") else "ok"] += 1
+        output = jobs.stdout.read().decode()
+    assert jobs.returncode == 0, output
+    assert output.count("renewals:") == 6, output
+    assert answers["errors"] == 0 and answers["ok"] >= 200, answers
