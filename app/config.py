@@ -23,6 +23,8 @@ class Settings:
     max_tokens: int = 2_000  # GraphQL tokens in one document, else 400
     introspection: bool = True  # off for production: the schema is not served to anyone
     graphiql: bool = True  # the explorer at GET /graphql
+    max_queries: int = 300  # database statements one request may run, else BAD_REQUEST
+    max_workbooks: int = 1_000  # workbooks of one workspace, else QUOTA_EXCEEDED
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,6 +40,8 @@ class Settings:
             max_tokens=_positive("TALLY_MAX_TOKENS", cls.max_tokens),
             introspection=_switch("TALLY_INTROSPECTION", True),
             graphiql=_switch("TALLY_GRAPHIQL", True),
+            max_queries=_positive("TALLY_MAX_QUERIES", cls.max_queries),
+            max_workbooks=_positive("TALLY_MAX_WORKBOOKS", cls.max_workbooks),
         )
 
 

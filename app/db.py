@@ -13,6 +13,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
+from app.query_budget import count_query
+
 APP_LABEL = "tally"
 MIGRATION_LOCK_ID = 7_220_001  # pg_advisory_lock key: one migrator at a time
 _PG_DEFAULTS = {"minsize": "1", "maxsize": "20"}
@@ -45,6 +47,27 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
 
     def get_reset_query(self) -> str:
         return ""
+
+    # Every statement counts against the request's budget (app.query_budget).
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        count_query()
+        return await super().execute(*args, **kwargs)
+
+    async def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        count_query()
+        return await super().executemany(*args, **kwargs)
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        count_query()
+        return await super().fetch(*args, **kwargs)
+
+    async def fetchrow(self, *args: Any, **kwargs: Any) -> Any:
+        count_query()
+        return await super().fetchrow(*args, **kwargs)
+
+    async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
+        count_query()
+        return await super().fetchval(*args, **kwargs)
 
 
 def tortoise_config(url: str) -> dict[str, Any]:

@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     INVALID_INPUT = "INVALID_INPUT"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"  # a per-workspace cap (workbooks) is reached
+    BAD_REQUEST = "BAD_REQUEST"  # the request as a whole is malformed or too costly
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # the database is unreachable; retry
 
 
 class DomainError(Exception):
@@ -56,3 +60,11 @@ class Forbidden(DomainError):
 
 class Unauthenticated(DomainError):
     code = ErrorCode.UNAUTHENTICATED
+
+
+class QuotaExceeded(DomainError):
+    code = ErrorCode.QUOTA_EXCEEDED
+
+
+class BadRequest(DomainError):
+    code = ErrorCode.BAD_REQUEST

@@ -14,6 +14,7 @@ client otherwise (a subclass: no private function replaced).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -23,8 +24,36 @@ from tortoise.backends.sqlite.client import (
 )
 from tortoise.exceptions import TransactionManagementError
 
+from app.query_budget import count_query
 
-class ImmediateTransactionWrapper(SqliteTransactionWrapper):
+
+class _Counted(SqliteClient):
+    """Every statement counts against the request's budget (app.query_budget)."""
+
+    async def execute_insert(self, query: str, values: list) -> int:
+        count_query()
+        return await super().execute_insert(query, values)
+
+    async def execute_many(self, query: str, values: list[list]) -> None:
+        count_query()
+        await super().execute_many(query, values)
+
+    async def execute_query(
+        self, query: str, values: list | None = None
+    ) -> tuple[int, Sequence[dict]]:
+        count_query()
+        return await super().execute_query(query, values)
+
+    async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
+        count_query()
+        return await super().execute_query_dict(query, values)
+
+    async def execute_script(self, query: str) -> None:
+        count_query()
+        await super().execute_script(query)
+
+
+class ImmediateTransactionWrapper(_Counted, SqliteTransactionWrapper):
     async def begin(self) -> None:
         try:
             await self._connection.commit()
@@ -33,7 +62,7 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
             raise TransactionManagementError(exc) from exc
 
 
-class ImmediateSqliteClient(SqliteClient):
+class ImmediateSqliteClient(_Counted):
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
 

@@ -23,6 +23,7 @@ from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
+from app.query_budget import query_budget
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -55,8 +56,10 @@ class TallyGraphQL(GraphQL[Context, None]):
         """A body (or GET `variables`) that is not a JSON object is the client's error, never a
         500 from strawberry reading `.get` off a string or a number."""
         try:
-            value = json.loads(data)
-        except ValueError:  # malformed JSON, and bytes that are not UTF-8
+            # Decoded here: json.loads would take UTF-16 and UTF-32 bytes as well.
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            value = json.loads(text)
+        except (ValueError, RecursionError):  # malformed, not UTF-8, or nested too deep
             raise HTTPException(400, "the body is not JSON text in UTF-8") from None
         if not isinstance(value, dict):
             raise HTTPException(400, "expected a JSON object: {query, variables, operationName}")
@@ -66,7 +69,8 @@ class TallyGraphQL(GraphQL[Context, None]):
         """strawberry answers requests it cannot read with plain text; Tally answers them in
         the GraphQL error shape with a code (API.md "HTTP")."""
         try:
-            return await super().run(request, context, root_value)
+            with query_budget(self.settings.max_queries):
+                return await super().run(request, context, root_value)
         except HTTPException as error:
             code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
             # The reason may echo the client (an unknown operationName): a lone surrogate in

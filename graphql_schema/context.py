@@ -13,6 +13,7 @@ from app.auth import Principal, authenticate
 from app.clock import utcnow
 from app.config import Settings
 from app.errors import Unauthenticated
+from graphql_schema.loaders import Loaders
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Context:
     request: Request | None
     settings: Settings
     now: datetime = field(default_factory=utcnow)
+    loaders: Loaders = field(default_factory=Loaders)
     _principal: Principal | None = None
 
     def _bearer(self) -> str | None:

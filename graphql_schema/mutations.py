@@ -113,7 +113,8 @@ class Mutation:
     @strawberry.mutation
     async def create_workbook(self, info: Info, name: str) -> Workbook:
         workspace_id = await info.context.workspace_id()
-        return Workbook(row=await create_workbook(workspace_id, name, info.context.now))
+        limit = info.context.settings.max_workbooks
+        return Workbook(row=await create_workbook(workspace_id, name, info.context.now, limit))
 
     @strawberry.mutation(description="Admin. The secret is shown once.")
     async def create_api_key(self, info: Info, name: str, role: Role) -> CreatedApiKey:

@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app import validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
 from app.catalog.store import get_plan
-from app.errors import ErrorCode, NotFound, Refused
+from app.db import fetch, lock_clause
+from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
 from app.models import Charge, Workbook, Workspace
 
+MAX_PAGE = 1_000  # workbooks a page; workbooks whose tables one query reads
 
-async def create_workbook(workspace_id: uuid.UUID, name: str, now: datetime) -> Workbook:
-    return await Workbook.create(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        name=validation.name(name),
-        created_at=now,
-    )
+
+async def create_workbook(
+    workspace_id: uuid.UUID, name: str, now: datetime, max_workbooks: int
+) -> Workbook:
+    """A new workbook, unless the workspace has `max_workbooks` already (a setting)."""
+    name = validation.name(name)
+    async with in_transaction() as conn:
+        # The workspace row serializes creations, so two at once cannot both pass the cap.
+        await fetch(
+            conn, "SELECT id FROM workspace WHERE id = $1" + lock_clause(conn), str(workspace_id)
+        )
+        count = await Workbook.filter(workspace_id=workspace_id).using_db(conn).count()
+        if count >= max_workbooks:
+            raise QuotaExceeded(
+                f"the workspace has {count:,} workbooks, the most it may have"
+                " (TALLY_MAX_WORKBOOKS); reuse one instead"
+            )
+        return await Workbook.create(
+            id=uuid.uuid4(), workspace_id=workspace_id, name=name, created_at=now, using_db=conn
+        )
 
 
 async def get_workbook(workspace_id: uuid.UUID, workbook_id: str | uuid.UUID) -> Workbook:
@@ -31,18 +48,35 @@ async def get_workbook(workspace_id: uuid.UUID, workbook_id: str | uuid.UUID) ->
     return workbook
 
 
-async def list_workbooks(workspace_id: uuid.UUID) -> list[Workbook]:
-    return list(await Workbook.filter(workspace_id=workspace_id).order_by("created_at", "id"))
+async def list_workbooks(
+    workspace_id: uuid.UUID, first: int = MAX_PAGE, after: str | None = None
+) -> list[Workbook]:
+    """A page of the workspace's workbooks, oldest first; `after` is the last one's id."""
+    validation.whole_number(first, "first", 1, MAX_PAGE)
+    query = Workbook.filter(workspace_id=workspace_id)
+    if after is not None:
+        last = await get_workbook(workspace_id, after)
+        query = query.filter(
+            Q(created_at__gt=last.created_at) | Q(created_at=last.created_at, id__gt=last.id)
+        )
+    return list(await query.order_by("created_at", "id").limit(first))
 
 
-async def workbook_tables(workbook_id: uuid.UUID) -> list[str]:
-    rows = (
-        await Charge.filter(workbook_id=workbook_id, table_id__isnull=False)
-        .distinct()
-        .order_by("table_id")
-        .values_list("table_id", flat=True)
-    )
-    return [str(r) for r in rows]
+async def tables_of(workbook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The tables each workbook's usage names, sorted; one query for many workbooks."""
+    tables: dict[uuid.UUID, list[str]] = {w: [] for w in workbook_ids}
+    ids = sorted(set(workbook_ids))
+    for start in range(0, len(ids), MAX_PAGE):  # SQLite bounds the parameters of a statement
+        rows = (
+            await Charge.filter(workbook_id__in=ids[start : start + MAX_PAGE])
+            .filter(table_id__isnull=False)
+            .distinct()
+            .order_by("workbook_id", "table_id")
+            .values_list("workbook_id", "table_id")
+        )
+        for workbook_id, table_id in rows:
+            tables[workbook_id].append(str(table_id))
+    return tables
 
 
 async def set_spend_limit(

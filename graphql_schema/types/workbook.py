@@ -7,9 +7,10 @@ from datetime import datetime
 
 import strawberry
 
-from app import models
-from app.services.workbooks import workbook_tables
+from app import models, validation
+from app.services.workbooks import MAX_PAGE
 from app.units import units_to_credits
+from graphql_schema.context import Info
 
 
 @strawberry.type(description="A table of a workbook, as named by the usage recorded in it.")
@@ -42,6 +43,10 @@ class Workbook:
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
-    async def tables(self) -> list[Table]:
-        return [Table(id=t) for t in await workbook_tables(self.row.id)]
+    @strawberry.field(
+        description="The tables its usage names, sorted; at most `first` (1 to 1,000)."
+    )
+    async def tables(self, info: Info, first: int = MAX_PAGE) -> list[Table]:
+        validation.whole_number(first, "first", 1, MAX_PAGE)
+        tables = await info.context.loaders.tables.load(self.row.id)
+        return [Table(id=t) for t in tables[:first]]

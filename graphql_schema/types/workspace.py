@@ -8,11 +8,11 @@ from datetime import datetime
 import strawberry
 
 from app import models
-from app.catalog.store import get_plan
 from app.kinds import BillingInterval as DomainInterval
 from app.plans import credit_cap
-from app.services.workbooks import list_workbooks
+from app.services.workbooks import MAX_PAGE, list_workbooks
 from app.units import units_to_credits
+from graphql_schema.context import Info
 from graphql_schema.enums import BillingInterval, Role, WorkspaceStatus
 from graphql_schema.types.catalog import Plan
 from graphql_schema.types.workbook import Workbook
@@ -66,8 +66,8 @@ class Workspace:
         return self.row.name
 
     @strawberry.field
-    async def plan(self) -> Plan:
-        spec = await get_plan(self.row.plan_code)
+    async def plan(self, info: Info) -> Plan:
+        spec = await info.context.loaders.plans.load(self.row.plan_code)
         assert spec is not None, f"workspace on unknown plan {self.row.plan_code}"
         return Plan.of(spec)
 
@@ -98,11 +98,11 @@ class Workspace:
     @strawberry.field(
         description="A downgrade, cancellation or a plan chosen in a trial, due at the cycle end."
     )
-    async def pending_change(self) -> PendingChange | None:
+    async def pending_change(self, info: Info) -> PendingChange | None:
         m = self.row
         if m.pending_plan_code is None:
             return None
-        spec = await get_plan(m.pending_plan_code)
+        spec = await info.context.loaders.plans.load(m.pending_plan_code)
         assert spec is not None, f"pending change to unknown plan {m.pending_plan_code}"
         return PendingChange(
             plan=Plan.of(spec),
@@ -132,9 +132,14 @@ class Workspace:
             available=units_to_credits(m.credit_balance - m.credits_held),
         )
 
-    @strawberry.field
-    async def workbooks(self) -> list[Workbook]:
-        return [Workbook(row=w) for w in await list_workbooks(self.row.id)]
+    @strawberry.field(
+        description="Oldest first, `first` at a time (1 to 1,000); `after` a workbook's id."
+    )
+    async def workbooks(
+        self, first: int = MAX_PAGE, after: strawberry.ID | None = None
+    ) -> list[Workbook]:
+        rows = await list_workbooks(self.row.id, first, None if after is None else str(after))
+        return [Workbook(row=w) for w in rows]
 
     @strawberry.field
     def created_at(self) -> datetime:
