@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -11,6 +13,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
 from app.query_budget import count_query
@@ -19,6 +22,7 @@ APP_LABEL = "tally"
 MIGRATION_LOCK_ID = 7_220_001  # pg_advisory_lock key: one migrator at a time
 _PG_DEFAULTS = {"minsize": "1", "maxsize": "20"}
 _SQLITE_DEFAULTS = {"busy_timeout": "30000"}
+CONNECT_TIMEOUT = 5.0  # seconds
 
 
 def is_postgres(url: str) -> bool:
@@ -74,6 +78,9 @@ def tortoise_config(url: str) -> dict[str, Any]:
     connection = expand_db_url(_with_defaults(url))
     if is_postgres(url):
         connection["credentials"]["connection_class"] = PooledConnection
+        # A connection attempt to a server that does not answer gives up after this long
+        # (asyncpg's default is 60 s): a request waits that long before its 503.
+        connection["credentials"].setdefault("timeout", CONNECT_TIMEOUT)
     else:
         connection["engine"] = "app.sqlite_engine"  # BEGIN IMMEDIATE (R33)
     return {
@@ -173,3 +180,35 @@ async def fetch(conn: BaseDBAsyncClient, query: str, *args: Any) -> Sequence[dic
 async def fetch_one(conn: BaseDBAsyncClient, query: str, *args: Any) -> dict[str, Any] | None:
     rows = await fetch(conn, query, *args)
     return rows[0] if rows else None
+
+
+_UNAVAILABLE = (
+    ConnectionError,  # refused, reset, aborted, a broken pipe
+    TimeoutError,
+    socket.gaierror,  # the host's name does not resolve
+    DBConnectionError,
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: the connection failed or is gone
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+)
+_UNAVAILABLE_TEXT = ("connection is closed", "connection was closed", "pool is closing")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, says the database cannot be reached
+    now, as opposed to a query it refused: a client should retry later (503)."""
+    for _ in range(10):  # the chain of causes, bounded
+        if isinstance(error, _UNAVAILABLE):
+            return True
+        message = str(error)
+        if isinstance(error, asyncpg.InterfaceError) and message.startswith(_UNAVAILABLE_TEXT):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and "database is locked" in message:
+            return True  # still locked after the busy timeout
+        cause = error.__cause__ or error.__context__
+        if cause is None:
+            return False
+        error = cause
+    return False

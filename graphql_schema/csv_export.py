@@ -15,11 +15,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from app.config import Settings
+from app.db import is_unavailable
 from app.errors import DomainError, ErrorCode, InvalidInput
 from app.history import UsageDimension, dimensions, to_csv, utc
 from app.services.history import usage_history
 from app.validation import parse_instant
 from graphql_schema.context import Context
+from graphql_schema.errors import UNAVAILABLE_MESSAGE
+from graphql_schema.http_errors import RETRY_AFTER_SECONDS
 
 _STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
@@ -40,7 +43,13 @@ def usage_csv_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Resp
                 workspace_id, start, end, dims, params.get("workbookId"), params.get("tableId")
             )
         except DomainError as error:
-            return PlainTextResponse(error.message + "\n", status_code=_STATUS[error.code])
+            status = _STATUS.get(error.code, 400)
+            return PlainTextResponse(error.message + "\n", status_code=status)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            return PlainTextResponse(UNAVAILABLE_MESSAGE + "\n", 503, headers=headers)
         name = f"tally-usage-{utc(start).date()}-{utc(end).date()}.csv"
         return Response(
             to_csv(rows, dims),

@@ -14,11 +14,13 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 
+from app.db import is_unavailable
 from app.errors import DomainError, ErrorCode, Refused
 from graphql_schema.enums import ErrorCode as ErrorCodeEnum
 
 log = logging.getLogger("tally.graphql")
 INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE_MESSAGE = "The database is unavailable; retry in a few seconds."
 T = TypeVar("T")
 
 
@@ -51,14 +53,21 @@ def _is_input(error: GraphQLError) -> bool:
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Not a domain error and not bad input: a bug, never shown to the client."""
-    return _domain_error(error) is None and not _is_input(error)
+    """Not a domain error, not bad input, not a lost database: a bug, never shown to the
+    client."""
+    return _domain_error(error) is None and not _is_input(error) and not _unavailable(error)
+
+
+def _unavailable(error: GraphQLError) -> bool:
+    return error.original_error is not None and is_unavailable(error.original_error)
 
 
 def client_error(error: GraphQLError) -> GraphQLError:
     domain = _domain_error(error)
     if domain is not None:
         code, message = domain.code.value, domain.message
+    elif _unavailable(error):
+        code, message = ErrorCode.SERVICE_UNAVAILABLE.value, UNAVAILABLE_MESSAGE
     elif _is_input(error):
         # A document over a limit was coded BAD_REQUEST where it was refused; any other
         # document or variables GraphQL rejects is the client's input.
@@ -77,10 +86,13 @@ def client_error(error: GraphQLError) -> GraphQLError:
 
 
 def log_errors(errors: list[GraphQLError]) -> None:
-    """Log only what is unexpected, with its traceback; expected errors are not noise."""
+    """Log only what is unexpected, with its traceback; expected errors are not noise. A lost
+    database is one line, not a traceback per request."""
     for error in errors:
         if is_unexpected(error):
             log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+        elif _unavailable(error):
+            log.warning("database unavailable at %s: %r", error.path, error.original_error)
 
 
 def forget_tracebacks(errors: list[GraphQLError]) -> None:
