@@ -96,32 +96,62 @@ def decide(
     check_run_open(run, sent_at)
     if not billable:
         return Debit(0, 0, 0, False)  # free work moves no meter and counts nowhere (R3)
-    if meters.actions_remaining < cost.actions:
-        raise Refused(
-            ErrorCode.ACTIONS_EXHAUSTED,
-            f"this needs {cost.actions} Actions and {meters.actions_remaining} remain this"
-            " month; Actions cannot be bought, a higher plan tier has more",
-        )
     settle = min(run.hold, cost.credits) if run is not None else 0
-    if meters.available + settle < cost.credits:
-        raise Refused(ErrorCode.INSUFFICIENT_DATA_CREDITS, _short_of_credits(cost, meters, settle))
-    if limit.limit is not None and (
-        limit.spent >= limit.limit or limit.spent + cost.credits > limit.limit
+    for refusal in (
+        actions_refusal(cost, meters),
+        credits_refusal(cost, meters, settle),
+        limit_refusal(cost, limit),
+        budget_refusal(cost, run),
     ):
-        raise Refused(
-            ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED,
-            f"workbook {limit.name!r} has spent {units_to_credits(limit.spent)} of its "
-            f"{units_to_credits(limit.limit)} Data Credit limit; this costs "
-            f"{units_to_credits(cost.credits)}",
-        )
-    if run is not None and run.budget is not None and run.spent + cost.credits > run.budget:
-        raise Refused(
-            ErrorCode.RUN_BUDGET_EXCEEDED,
-            f"the run has spent {units_to_credits(run.spent)} of its "
-            f"{units_to_credits(run.budget)} Data Credit budget; this costs "
-            f"{units_to_credits(cost.credits)}",
-        )
+        if refusal is not None:
+            raise refusal
     return Debit(cost.actions, cost.credits, settle, limit.limit is not None)
+
+
+# R25's checks, in its order; each says why a billable charge does not fit, or None.
+
+
+def actions_refusal(cost: Cost, meters: WorkspaceMeters) -> Refused | None:
+    if meters.actions_remaining >= cost.actions:
+        return None
+    return Refused(
+        ErrorCode.ACTIONS_EXHAUSTED,
+        f"this needs {cost.actions} Actions and {meters.actions_remaining} remain this"
+        " month; Actions cannot be bought, a higher plan tier has more",
+    )
+
+
+def credits_refusal(cost: Cost, meters: WorkspaceMeters, settle: int = 0) -> Refused | None:
+    """`settle`: what the charge's own run holds for it (R6)."""
+    if meters.available + settle >= cost.credits:
+        return None
+    return Refused(ErrorCode.INSUFFICIENT_DATA_CREDITS, _short_of_credits(cost, meters, settle))
+
+
+def limit_refusal(cost: Cost, limit: LimitState) -> Refused | None:
+    """R11: at or past its limit a workbook refuses all billable work, even work that costs
+    no credits; below it, a charge that would pass the limit."""
+    if limit.limit is None or (
+        limit.spent < limit.limit and limit.spent + cost.credits <= limit.limit
+    ):
+        return None
+    return Refused(
+        ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED,
+        f"workbook {limit.name!r} has spent {units_to_credits(limit.spent)} of its "
+        f"{units_to_credits(limit.limit)} Data Credit limit; this costs "
+        f"{units_to_credits(cost.credits)}",
+    )
+
+
+def budget_refusal(cost: Cost, run: RunState | None) -> Refused | None:
+    if run is None or run.budget is None or run.spent + cost.credits <= run.budget:
+        return None
+    return Refused(
+        ErrorCode.RUN_BUDGET_EXCEEDED,
+        f"the run has spent {units_to_credits(run.spent)} of its "
+        f"{units_to_credits(run.budget)} Data Credit budget; this costs "
+        f"{units_to_credits(cost.credits)}",
+    )
 
 
 def _short_of_credits(cost: Cost, meters: WorkspaceMeters, settle: int) -> str:

@@ -35,6 +35,9 @@ class Coverage:
     credits_available: int  # units
     limit_remaining: int | None  # units; None: no workbook limit in force
     refusal: ErrorCode | None  # what a charge of the whole run would meet first (R25)
+    actions_covered: bool
+    credits_covered: bool
+    limit_covered: bool  # also True without a limit
 
     @property
     def covered(self) -> bool:
@@ -44,6 +47,8 @@ class Coverage:
 def coverage(
     total: Cost, billable: bool, meters: WorkspaceMeters, limit: LimitState | None
 ) -> Coverage:
+    """Whether one charge of the run's total fits now, by the charge's own rules: the first
+    refusal (R25) and, on their own, each meter's check. Free work fits everywhere (R3)."""
     probe = limit or LimitState("", None, 0)
     refusal = None
     try:
@@ -51,4 +56,12 @@ def coverage(
     except Refused as refused:
         refusal = refused.code
     remaining = None if probe.limit is None else max(probe.limit - probe.spent, 0)
-    return Coverage(meters.actions_remaining, meters.available, remaining, refusal)
+    return Coverage(
+        actions_remaining=meters.actions_remaining,
+        credits_available=meters.available,
+        limit_remaining=remaining,
+        refusal=refusal,
+        actions_covered=not billable or charge_rules.actions_refusal(total, meters) is None,
+        credits_covered=not billable or charge_rules.credits_refusal(total, meters) is None,
+        limit_covered=not billable or charge_rules.limit_refusal(total, probe) is None,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from app.catalog.store import list_ai_models, list_plans, list_prices
-from app.errors import ErrorCode, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.ledger import ledger_page
 from app.models import Charge as ChargeModel
 from app.services.billing import list_billing_charges
@@ -77,19 +77,17 @@ def estimate_of(result: RunEstimate) -> Estimate:
         )
         for o in result.options
     ]
-    short = {c.refusal} if c.refusal else set()
     coverage = EstimateCoverage(
         covered=c.covered,
         refusal=c.refusal,  # type: ignore[arg-type]
         actions_remaining=c.actions_remaining,
-        actions_covered=c.actions_remaining >= result.total.actions,
+        actions_covered=c.actions_covered,
         data_credits_available=units_to_credits(c.credits_available),
-        data_credits_covered=c.credits_available >= result.total.credits,
+        data_credits_covered=c.credits_covered,
         workbook_limit_remaining=None
         if c.limit_remaining is None
         else units_to_credits(c.limit_remaining),
-        workbook_limit_covered=ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED not in short
-        and (c.limit_remaining is None or c.limit_remaining >= result.total.credits),
+        workbook_limit_covered=c.limit_covered,
     )
     return Estimate(
         actions=result.total.actions,

@@ -196,3 +196,19 @@ async def test_r07_an_estimate_is_one_option_or_several_never_both(api):
     ]
     for fields, expected in cases:
         assert await api.error_code(RUN_ESTIMATE, {"i": fields}, key=t.admin_key) == expected
+
+
+async def test_r11_a_workbook_at_its_limit_is_not_covered_even_for_work_costing_no_credits(api):
+    """A regression: coverage was worked out a second time in the GraphQL layer, which said a
+    limit of 0 covers a CRM export (0 credits) although R11 refuses all billable work there."""
+    t = await api.create_workspace("enterprise")
+    wb = await api.create_workbook(t.admin_key)
+    await api.set_limit(t.admin_key, wb, "0")
+    export = {"kind": "CRM_EXPORT", "workbookId": wb}
+    for records, refusal in ((100_001, "ACTIONS_EXHAUSTED"), (10, "WORKBOOK_SPEND_LIMIT_REACHED")):
+        data = await api.gql(RUN_ESTIMATE, {"i": {"records": records, **export}}, key=t.admin_key)
+        coverage = data["estimateCost"]["coverage"]
+        assert (coverage["refusal"], coverage["workbookLimitCovered"]) == (refusal, False)
+        assert coverage["workbookLimitRemaining"] == "0"
+    charged = await api.record_usage(t.admin_key, wb, kind="CRM_EXPORT", results=10)
+    assert charged["code"] == "WORKBOOK_SPEND_LIMIT_REACHED"  # what the estimate foretold
