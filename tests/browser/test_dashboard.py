@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
-from graphql_schema.dashboard import NPM, OWN, asset_path
+from graphql_schema.dashboard import NPM, OWN, SOURCE, asset_path
 from tests.browser.conftest import SCREENSHOTS, Seeded, Server
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +70,20 @@ def test_the_page_and_its_files_come_from_tally_itself(server: Server) -> None:
         assert asset.content == asset_path(name).read_bytes()  # type: ignore[union-attr]
     for name in ["index.html", "..%2F..%2Fpyproject.toml", "uPlot.esm.js"]:
         assert server.client.get(f"/dashboard/assets/{name}").status_code == 404, name
+
+
+def test_every_module_of_the_page_is_served_and_its_tests_are_not(server: Server) -> None:
+    # given: the page's modules, and their node tests beside them
+    modules = {path.name for path in SOURCE.glob("*.js")}
+    tests = sorted((SOURCE / "test").glob("*.js"))
+
+    # then: a module missing from OWN would be a 404 for the browser's import
+    assert modules and modules <= set(OWN), modules - set(OWN)
+    assert tests
+    for test in tests:
+        for name in [test.name, f"test%2F{test.name}", f"test/{test.name}"]:
+            assert server.client.get(f"/dashboard/assets/{name}").status_code == 404, name
+    assert ".test.js" not in server.client.get("/").text  # and the page loads none
 
 
 def test_a_bad_key_is_not_accepted_and_nothing_is_kept(page: Page, server: Server) -> None:
@@ -354,3 +368,40 @@ def test_screenshots_at_desktop_and_phone_width(
     page.screenshot(path=phone, full_page=True)
     assert desktop.stat().st_size > 0 and phone.stat().st_size > 0
     SCREENSHOTS.extend([desktop, phone])
+
+
+def test_answers_arriving_after_logout_are_dropped(
+    page: Page, server: Server, seeded: Seeded
+) -> None:
+    # given: a usage load, a ledger page and a spend limit on their way when the user logs out
+    login(page, seeded.admin_key)
+    held: list[Route] = []
+    page.route("**/graphql", lambda route: held.append(route))
+    page.select_option("#group-by", "KIND")
+    page.click("#ledger-next")
+    row = workbook_row(page, seeded.workbooks["Accounts"])
+    row.locator("input").fill("700")
+    row.get_by_role("button", name="Set").click()
+    for _ in range(250):  # up to 5 s for the three requests to be held
+        if len(held) == 3:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 3, [route.request.post_data for route in held]
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+
+    # when: their answers arrive
+    for route in held:
+        with page.expect_response(route.request.url):
+            route.continue_()
+    page.wait_for_timeout(200)  # for the page's handlers of those answers to run
+
+    # then: the page stays logged out, without a script error (the `page` fixture checks)
+    expect(page.locator("#dashboard")).to_be_hidden()
+    # and the limit the server did set is removed again, as the other tests expect
+    server.gql(
+        "mutation($w: ID!) { setWorkbookSpendLimit(workbookId: $w, limit: null) { __typename } }",
+        {"w": seeded.workbooks["Accounts"]},
+        seeded.admin_key,
+    )
+    assert spend_limits(server, seeded) == {"Leads": None, "Accounts": None}
