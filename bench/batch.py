@@ -73,7 +73,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.db import PooledConnection  # noqa: E402  (after the path, for `python bench/batch.py`)
-from app.services import charging, history  # noqa: E402
+from app.history import service as history  # noqa: E402
+from app.usage import charging  # noqa: E402
 
 OPERATOR = "tly_op_bench_batch"
 ACTIONS_A_MONTH = 100_000  # enterprise: the most items (one Action each) a workspace takes
@@ -660,8 +661,8 @@ async def in_process(
     from app.config import Settings
     from app.db import close_database, open_database
     from app.kinds import UsageKind
-    from app.services.charging import UsageReport, charge_batch
-    from app.services.costs import Usage
+    from app.usage.charging import UsageReport, charge_batch
+    from app.usage.costs import Usage
     from graphql_schema.asgi import create_app
     from graphql_schema.context import Context
     from graphql_schema.schema import schema

@@ -8,7 +8,7 @@ workspace with ~`--rows` ledger rows spread over 400 days: charges (two ledger r
 one in a hundred refunded a day later (one more ledger row each), and their daily rollups,
 summed from those charges and refunds by migration 0005's backfill query. Balances
 (`balance_after`) are not simulated. Then it times the dashboard's query for the last 90 days,
-grouped by DAY and by WORKBOOK, `--runs` times each through `app.services.history.usage_history`
+grouped by DAY and by WORKBOOK, `--runs` times each through `app.history.service.usage_history`
 and through `POST /graphql` in-process, and prints p50/p95. The baseline, in the same run,
 computes the same answers by aggregating the raw charge and refund rows of those 90 days with
 one SQL statement via asyncpg, and the bench checks that both answers agree.
@@ -33,13 +33,13 @@ import httpx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from app.auth import hash_secret
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
-from app.history import UsageDimension, UsageRow
-from app.services.history import usage_history
+from app.history.rules import UsageDimension, UsageRow
+from app.history.service import usage_history
+from app.workspaces.auth import hash_secret
 from graphql_schema.asgi import create_app
 
 SERVER = os.environ.get("TALLY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")

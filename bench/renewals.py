@@ -4,7 +4,7 @@
 
 Seeds `--workspaces` launch workspaces on a fresh PostgreSQL database with SQL (each one cycle
 due: a monthly renewal with a grant and a rollover cap), then times one sweep exactly as
-`tally jobs run renewals` runs it (`app.services.renewals.sweep`). The baseline, in the same run
+`tally jobs run renewals` runs it (`app.plans.renewals.sweep`). The baseline, in the same run
 against a second population of the same size, issues the SQL of one renewal per workspace
 directly with asyncpg in batches of the same size (claim with SKIP LOCKED, conditional update,
 renewal record, four ledger rows, the plan fee): no ORM, no catalog reads, no rule code.
@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.db import close_database, open_database
-from app.services.renewals import Scope, sweep
+from app.plans.renewals import Scope, sweep
 
 SERVER = os.environ.get("TALLY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 ANCHOR = datetime(2025, 1, 15, 10, tzinfo=UTC)

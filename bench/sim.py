@@ -54,7 +54,7 @@ from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
-from app.services.renewals import sweep
+from app.plans.renewals import sweep
 from graphql_schema.asgi import create_app
 from jobs.registry import JOBS, run_job
 

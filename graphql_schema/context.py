@@ -9,10 +9,10 @@ from datetime import datetime
 import strawberry
 from starlette.requests import Request
 
-from app.auth import Principal, authenticate
 from app.clock import utcnow
 from app.config import Settings
 from app.errors import Unauthenticated
+from app.workspaces.auth import Principal, authenticate
 from graphql_schema.loaders import Loaders
 
 

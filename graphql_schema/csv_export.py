@@ -17,8 +17,8 @@ from starlette.responses import PlainTextResponse, Response
 from app.config import Settings
 from app.db import is_unavailable
 from app.errors import DomainError, ErrorCode, InvalidInput
-from app.history import UsageDimension, dimensions, to_csv, utc
-from app.services.history import usage_history
+from app.history.rules import UsageDimension, dimensions, to_csv, utc
+from app.history.service import usage_history
 from app.validation import parse_instant
 from graphql_schema.context import Context
 from graphql_schema.errors import UNAVAILABLE_MESSAGE

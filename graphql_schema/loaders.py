@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from app.catalog import PlanSpec
 from app.catalog.store import list_plans
-from app.services.workbooks import tables_of
+from app.workspaces.workbooks import tables_of
 
 
 async def _tables(workbook_ids: Sequence[uuid.UUID]) -> list[list[str]]:

@@ -7,29 +7,30 @@ from typing import Annotated
 
 import strawberry
 
+from app.billing.topups import TopUpRequest, purchase_top_up
 from app.errors import NotFound, Refused
 from app.kinds import Meter, RunStatus
 from app.models import Charge as ChargeModel
-from app.services.costs import Usage
-from app.services.refunds import RefundRequest, refund_charge
-from app.services.runs import RunRequest, end_run, start_run
-from app.services.subscriptions import (
+from app.plans.subscriptions import (
     PlanChangeRequest,
     cancel_subscription,
     change_plan,
     withdraw_pending_change,
 )
-from app.services.topups import TopUpRequest, purchase_top_up
-from app.services.usage import UsageReport, charge_batch, record_usage
-from app.services.workbooks import create_workbook, set_spend_limit
-from app.services.workspaces import (
+from app.runs.service import RunRequest, end_run, start_run
+from app.units import units_to_credits
+from app.usage.charging import UsageReport, charge_batch
+from app.usage.charging import charge_one as record_usage
+from app.usage.costs import Usage
+from app.usage.refunds import RefundRequest, refund_charge
+from app.validation import credit_amount, object_id
+from app.workspaces.service import (
     NewWorkspace,
     create_api_key,
     create_workspace,
     revoke_api_key,
 )
-from app.units import units_to_credits
-from app.validation import credit_amount, object_id
+from app.workspaces.workbooks import create_workbook, set_spend_limit
 from graphql_schema.context import Info
 from graphql_schema.enums import Role
 from graphql_schema.errors import Refusal, refusal_or

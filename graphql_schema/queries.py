@@ -7,18 +7,18 @@ from typing import Annotated
 
 import strawberry
 
+from app.billing.charges import list_billing_charges
 from app.catalog.store import list_ai_models, list_plans, list_prices
 from app.errors import InvalidInput, NotFound
+from app.history.service import usage_history
 from app.ledger import ledger_page
 from app.models import Charge as ChargeModel
-from app.services.billing import list_billing_charges
-from app.services.costs import EstimateOption, RunEstimate, Usage, estimate_run
-from app.services.history import usage_history
-from app.services.runs import get_run, list_runs
-from app.services.workbooks import get_workbook
-from app.services.workspaces import get_workspace, list_api_keys
+from app.runs.service import get_run, list_runs
 from app.units import units_to_credits
+from app.usage.costs import EstimateOption, RunEstimate, Usage, estimate_run
 from app.validation import object_id
+from app.workspaces.service import get_workspace, list_api_keys
+from app.workspaces.workbooks import get_workbook
 from graphql_schema.context import Info
 from graphql_schema.types.billing import BillingCharge
 from graphql_schema.types.catalog import AiModel, Plan, Price

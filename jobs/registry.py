@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.services.renewals import Scope, SweepResult, count_due, sweep
-from app.services.runs import count_expired_holds, expire_holds
+from app.plans.renewals import Scope, SweepResult, count_due, sweep
+from app.runs.service import count_expired_holds, expire_holds
 
 HOLD_EXPIRY = "hold-expiry"
 

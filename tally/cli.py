@@ -19,7 +19,7 @@ from app.config import Settings, ensure_operator_key
 from app.db import is_postgres
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
-from app.services.renewals import SweepResult
+from app.plans.renewals import SweepResult
 from app.validation import instant
 from jobs.registry import HOLD_EXPIRY
 
@@ -120,7 +120,7 @@ async def _create_workspace(
 ) -> tuple[str, str]:
     from app.db import close_database
     from app.errors import DomainError
-    from app.services.workspaces import NewWorkspace, create_workspace
+    from app.workspaces.service import NewWorkspace, create_workspace
     from graphql_schema.asgi import start_database
 
     await start_database(settings)

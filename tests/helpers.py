@@ -291,7 +291,7 @@ async def run_jobs(now: datetime, *workspace_ids: str) -> dict[str, Any]:
     database do not renew each other's. Returns {job: SweepResult}."""
     from dataclasses import replace
 
-    from app.services.renewals import sweep
+    from app.plans.renewals import sweep
     from jobs.registry import JOBS
 
     ids = [uuid.UUID(i) for i in workspace_ids]

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import strawberry
 
-from app import history
+from app.history import rules as history
 from app.units import units_to_credits
 from graphql_schema.enums import UsageKind
 

@@ -12,8 +12,8 @@ from strawberry.types.arguments import InputContext
 from strawberry.utils.str_converters import to_camel_case
 
 from app import kinds, models
-from app.services.charging import ChargeRecord
 from app.units import units_to_credits
+from app.usage.charging import ChargeRecord
 from graphql_schema.enums import ErrorCode, UsageKind
 
 

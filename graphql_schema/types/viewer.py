@@ -9,7 +9,7 @@ from __future__ import annotations
 import strawberry
 
 from app import models
-from app.auth import Principal
+from app.workspaces.auth import Principal
 from graphql_schema.enums import Role
 from graphql_schema.types.workspace import ApiKey
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import strawberry
 
 from app import models, validation
-from app.services.workbooks import MAX_PAGE
 from app.units import units_to_credits
+from app.workspaces.workbooks import MAX_PAGE
 from graphql_schema.context import Info
 
 

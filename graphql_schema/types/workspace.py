@@ -9,9 +9,9 @@ import strawberry
 
 from app import models
 from app.kinds import BillingInterval as DomainInterval
-from app.plans import credit_cap
-from app.services.workbooks import MAX_PAGE, list_workbooks
+from app.plans.terms import credit_cap
 from app.units import units_to_credits
+from app.workspaces.workbooks import MAX_PAGE, list_workbooks
 from graphql_schema.context import Info
 from graphql_schema.enums import BillingInterval, Role, WorkspaceStatus
 from graphql_schema.types.catalog import Plan

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from app.catalog.store import get_ai_model, get_price
 from app.kinds import UsageKind
-from app.services.costs import CatalogCache, Usage
+from app.usage.costs import CatalogCache, Usage
 
 E = UsageKind.ENRICHMENT
 

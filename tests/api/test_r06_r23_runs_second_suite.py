@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.services.runs import expire_holds
+from app.runs.service import expire_holds
 from tests.helpers import (
     adjust_credits,
     assert_ledger_matches,

@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 from app.db import connection, fetch
-from app.history import UsageDimension
-from app.services.history import usage_history, usage_history_from_charges
+from app.history.rules import UsageDimension
+from app.history.service import usage_history, usage_history_from_charges
 from tests.helpers import run_jobs
 
 U = 10_000

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from graphql import GraphQLError
 
-import app.services.charging as charging_service
+import app.usage.charging as charging_service
 from app.db import connection, fetch
 from app.errors import InvalidInput
 from app.kinds import UsageKind
-from app.services.workbooks import set_spend_limit
+from app.workspaces.workbooks import set_spend_limit
 from graphql_schema.errors import client_error
 from tests.helpers import CHARGE_FIELDS
 

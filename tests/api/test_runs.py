@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from app.services.runs import expire_holds
+from app.runs.service import expire_holds
 from tests.helpers import assert_ledger_matches, last_ledger_id, ledger_rows, new_key, run_jobs
 
 PROFILE = {"kind": "ENRICHMENT", "provider": "linkedin", "dataType": "profile"}  # 0.5 each

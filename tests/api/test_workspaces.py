@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.cycles import add_months
+from app.plans.cycles import add_months
 from tests.helpers import assert_ledger_matches
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from app.db import connection, fetch
-from app.services.renewals import Scope, sweep
+from app.plans.renewals import Scope, sweep
 from tests.helpers import assert_ledger_matches, new_key, run_jobs
 
 pytestmark = pytest.mark.usefixtures("postgres_only")

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from tortoise.transactions import in_transaction
 
-from app.history import UsageDelta, UsageDimension
-from app.services.history import add_usage, usage_history, usage_history_from_charges
+from app.history.rules import UsageDelta, UsageDimension
+from app.history.service import add_usage, usage_history, usage_history_from_charges
 from tests.concurrency.test_r12_concurrent_charges import REFUND, fire
 from tests.helpers import CHARGE_FIELDS, new_key
 

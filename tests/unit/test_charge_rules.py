@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.charge_rules import Debit, LimitState, RunState, WorkspaceMeters, decide
 from app.errors import Refused
-from app.estimates import coverage
 from app.kinds import RunStatus
-from app.pricing import Cost
+from app.usage.estimates import coverage
+from app.usage.pricing import Cost
+from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters, decide
 
 U = 10_000  # units per Data Credit
 STOP = datetime(2025, 1, 31, 10, 0, tzinfo=UTC)

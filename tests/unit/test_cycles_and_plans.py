@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 
 from app.catalog import load_catalog
-from app.cycles import add_months
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
-from app.plans import credit_cap, resolve_terms, trial_terms
+from app.plans.cycles import add_months
+from app.plans.terms import credit_cap, resolve_terms, trial_terms
 
 PLANS = {p.code: p for p in load_catalog().plans}
 

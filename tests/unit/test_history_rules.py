@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.errors import InvalidInput
-from app.history import (
+from app.history.rules import (
     UsageDelta,
     UsageDimension,
     UsageRow,
@@ -21,8 +21,8 @@ from app.history import (
     to_csv,
     with_names,
 )
-from app.services.charging import ChargeRecord
-from app.services.history import charge_usage, charges_usage
+from app.history.service import charge_usage, charges_usage
+from app.usage.charging import ChargeRecord
 
 D = UsageDimension
 U = 10_000  # units per credit

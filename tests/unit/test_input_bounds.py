@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.charge_rules import check_sent_at
 from app.errors import InvalidInput
+from app.usage.rules import check_sent_at
 from app.validation import instant, parse_instant
 
 NOW = datetime(2025, 1, 31, 10, 0, tzinfo=UTC)

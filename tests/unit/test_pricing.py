@@ -4,7 +4,7 @@ import pytest
 
 from app.catalog import AiModelSpec, PriceSpec
 from app.kinds import FREE_KINDS, UsageKind, is_billable
-from app.pricing import Cost, ai_credits, refund_share, usage_cost
+from app.usage.pricing import Cost, ai_credits, refund_share, usage_cost
 
 LINKEDIN = PriceSpec("linkedin", "profile", UsageKind.ENRICHMENT, 5_000)
 HUNTER = PriceSpec("hunter", "email", UsageKind.ENRICHMENT, 5_000)

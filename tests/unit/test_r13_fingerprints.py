@@ -18,8 +18,8 @@ import pytest
 
 from app.idempotency import _ENCODER, _encode, request_hash
 from app.kinds import UsageKind
-from app.services.charging import UsageReport
-from app.services.costs import Usage
+from app.usage.charging import UsageReport
+from app.usage.costs import Usage
 
 WORKBOOK = "5b0c6c1e-0d7a-4c1e-9b51-2f3c4d5e6f70"
 RUN = "0e9a4c55-1f6b-4a7e-8a2b-3c4d5e6f7a81"

@@ -5,13 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.billing import cycle_price_cents, prorated_cents, top_up_price_cents
+from app.billing.money import cycle_price_cents, prorated_cents, top_up_price_cents
 from app.catalog import load_catalog
-from app.cycles import fraction_left, months_since, next_boundary
 from app.kinds import BillingInterval, WorkspaceStatus
-from app.plan_change import ChangeKind, Choice, classify, tier_down
-from app.renewal import Pending, RenewalKind, State, plan_step
-from app.rollover import CreditRenewal, Ending, carried, renew_credits
+from app.plans.changes import ChangeKind, Choice, classify, tier_down
+from app.plans.cycles import fraction_left, months_since, next_boundary
+from app.plans.renewal_step import Pending, RenewalKind, State, plan_step
+from app.plans.rollover import CreditRenewal, Ending, carried, renew_credits
 
 CATALOG = load_catalog()
 PLANS = {p.code: p for p in CATALOG.plans}

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from app.catalog import PlanSpec
 from app.kinds import BillingInterval
-from app.plans import Terms
+from app.plans.terms import Terms
 
 
 class ChangeKind(StrEnum):

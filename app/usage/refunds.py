@@ -11,12 +11,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app import validation
 from app.db import fetch, fetch_one
 from app.errors import ErrorCode, NotFound, Refused
+from app.history.service import add_usage, refund_usage
 from app.idempotency import run_once
 from app.kinds import EntryType, Meter
 from app.ledger import Posting, post
 from app.models import Charge, Refund, Workspace
-from app.pricing import refund_share
-from app.services.history import add_usage, refund_usage
+from app.usage.pricing import refund_share
 
 
 @dataclass(frozen=True)

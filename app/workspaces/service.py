@@ -9,16 +9,16 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from app import validation
-from app.auth import hash_secret, new_secret
-from app.billing import cycle_price_cents
+from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
-from app.cycles import add_months, months_in
 from app.errors import InvalidInput, NotFound
 from app.kinds import BillingInterval, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import ApiKey, Workspace
-from app.plans import Terms, resolve_terms, trial_terms
-from app.services.billing import ChargeKind, bill, plan_fee_description
+from app.plans.cycles import add_months, months_in
+from app.plans.terms import Terms, resolve_terms, trial_terms
+from app.workspaces.auth import hash_secret, new_secret
 
 
 @dataclass(frozen=True)

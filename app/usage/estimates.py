@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from app import charge_rules
-from app.charge_rules import LimitState, WorkspaceMeters
 from app.errors import ErrorCode, InvalidInput, Refused
-from app.pricing import Cost
+from app.usage import rules as charge_rules
+from app.usage.pricing import Cost
+from app.usage.rules import LimitState, WorkspaceMeters
 
 _STEP = Decimal("0.0001")
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from app.errors import ErrorCode, InvalidInput, Refused
 from app.kinds import RunStatus
-from app.pricing import Cost
 from app.units import units_to_credits
+from app.usage.pricing import Cost
 
 
 @dataclass

@@ -9,7 +9,8 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import validation
-from app.billing import top_up_price_cents
+from app.billing.charges import ChargeKind, bill
+from app.billing.money import top_up_price_cents
 from app.catalog.store import billing_spec
 from app.db import fetch_one
 from app.errors import ErrorCode, InvalidInput, Refused
@@ -17,8 +18,7 @@ from app.idempotency import run_once
 from app.kinds import EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import BillingCharge, Workspace
-from app.services.billing import ChargeKind, bill
-from app.services.subscriptions import current_terms, lock_workspace
+from app.plans.subscriptions import current_terms, lock_workspace
 from app.units import units_to_credits
 
 

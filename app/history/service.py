@@ -20,7 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app import validation
 from app.db import connection, fetch
 from app.errors import InvalidInput
-from app.history import (
+from app.history.rules import (
     UsageDelta,
     UsageDimension,
     UsageRow,
@@ -35,7 +35,7 @@ from app.history import (
     with_names,
 )
 from app.models import Charge, Refund, Workbook
-from app.services.workbooks import get_workbook
+from app.workspaces.workbooks import get_workbook
 
 _BATCH = 1_000  # rows per upsert: 10 parameters each, far below PostgreSQL's 32,767
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from app.catalog import BillingSpec, PlanSpec
-from app.cycles import fraction_left, months_in
 from app.kinds import BillingInterval
+from app.plans.cycles import fraction_left, months_in
 from app.units import CENT_SCALE, CREDIT_SCALE
 
 

@@ -1,7 +1,7 @@
 """Runs: a Data Credit budget (R6), a hold set aside for the estimate, and stopping (R23).
 
 A hold moves credits from available to held: the balance does not change, other work cannot
-spend them, and the run's own charges settle against them (`app.services.charging`). What is
+spend them, and the run's own charges settle against them (`app.usage.charging`). What is
 left is released when the run stops or finishes, when it is left alone past its hold's expiry,
 or when a renewal would leave the balance below what is held. Each of these is a ledger entry
 on the HELD_CREDITS meter in the transaction that moves the held total.
@@ -23,8 +23,8 @@ from app.idempotency import run_once
 from app.kinds import EntryType, Meter, RunStatus
 from app.ledger import Posting, post
 from app.models import Run
-from app.services.workbooks import get_workbook
 from app.units import units_to_credits
+from app.workspaces.workbooks import get_workbook
 
 MIN_HOLD_TTL = 60  # seconds
 MAX_HOLD_TTL = 7 * 24 * 3600

@@ -13,11 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from app.catalog import BillingSpec, PlanSpec
-from app.cycles import months_in, next_boundary
 from app.kinds import BillingInterval, WorkspaceStatus
-from app.plan_change import choice_of, tier_down
-from app.plans import Terms, resolve_terms
-from app.rollover import CreditRenewal, Ending, carried, renew_credits
+from app.plans.changes import choice_of, tier_down
+from app.plans.cycles import months_in, next_boundary
+from app.plans.rollover import CreditRenewal, Ending, carried, renew_credits
+from app.plans.terms import Terms, resolve_terms
 from app.units import CREDIT_SCALE
 
 

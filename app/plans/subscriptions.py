@@ -14,19 +14,19 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import validation
-from app.billing import cycle_price_cents, prorated_cents
+from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.money import cycle_price_cents, prorated_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
-from app.cycles import add_months, months_in
 from app.db import fetch_one
 from app.errors import InvalidInput, NotFound
 from app.idempotency import run_once
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Workspace
-from app.plan_change import ChangeKind, choice_of, classify
-from app.plans import Terms, resolve_terms
-from app.services.billing import ChargeKind, bill, plan_fee_description
+from app.plans.changes import ChangeKind, choice_of, classify
+from app.plans.cycles import add_months, months_in
+from app.plans.terms import Terms, resolve_terms
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from app.catalog import PlanSpec
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.models import BillingCharge, Workspace
-from app.plans import Terms
+from app.plans.terms import Terms
 
 
 class ChargeKind(StrEnum):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.catalog import PlanSpec
-from app.cycles import months_in
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
+from app.plans.cycles import months_in
 from app.units import CREDIT_SCALE
 
 ROLLOVER_CAP_MULTIPLE = 2  # R16, R19

@@ -19,16 +19,16 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app.billing import cycle_price_cents
+from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
 from app.db import connection, fetch, fetch_one, lock_clause
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
-from app.renewal import Pending, State, Step, plan_step
-from app.services.billing import ChargeKind, bill, plan_fee_description
-from app.services.runs import release_all_holds
+from app.plans.renewal_step import Pending, State, Step, plan_step
+from app.runs.service import release_all_holds
 
 log = logging.getLogger("tally.renewals")
 

@@ -16,13 +16,13 @@ from app.catalog.store import (
     get_prices,
     provider_known,
 )
-from app.charge_rules import LimitState, WorkspaceMeters
 from app.errors import InvalidInput
-from app.estimates import Coverage, coverage, expected_results
 from app.kinds import UsageKind, is_billable
 from app.models import Workspace
-from app.pricing import FREE, Cost, usage_cost
-from app.services.workbooks import get_workbook
+from app.usage.estimates import Coverage, coverage, expected_results
+from app.usage.pricing import FREE, Cost, usage_cost
+from app.usage.rules import LimitState, WorkspaceMeters
+from app.workspaces.workbooks import get_workbook
 
 
 @dataclass(frozen=True)

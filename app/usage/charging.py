@@ -3,7 +3,7 @@
 The transaction claims every item's idempotency key first (a concurrent retry of a key waits on
 the unique index), then locks the rows the batch touches in one fixed order — the workspace,
 runs, workbooks — and decides each item against the state the items before it left
-(`app.charge_rules`). Accepted items are written with a handful of set-based statements;
+(`app.usage.rules`). Accepted items are written with a handful of set-based statements;
 refused ones release their key, so they leave no trace (R13). A single `recordUsage` is a batch
 of one: the same rules, the same code.
 """
@@ -20,17 +20,18 @@ from typing import Any, NamedTuple
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import charge_rules, validation
+from app import validation
 from app.bulk import insert_many
-from app.charge_rules import Debit, LimitState, RunState, WorkspaceMeters
 from app.db import connection, fetch, fetch_one, in_list, lock_clause
 from app.errors import InvalidInput, NotFound, Refused
+from app.history.service import add_usage, charges_usage
 from app.idempotency import key_reused, replay_recorded, request_hash
 from app.kinds import EntryType, Meter, RunStatus, is_billable
 from app.models import Charge, IdempotencyRecord
-from app.pricing import Cost
-from app.services.costs import CatalogCache, Usage, cost_of
-from app.services.history import add_usage, charges_usage
+from app.usage import rules as charge_rules
+from app.usage.costs import CatalogCache, Usage, cost_of
+from app.usage.pricing import Cost
+from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
 
 OPERATION = "recordUsage"
 MAX_BATCH = 1000

@@ -1,0 +1,1 @@
+"""Usage history (R24): the daily rollups, and reading them grouped."""

@@ -1,0 +1,1 @@
+"""Runs: budgets, holds and stopping (R6, R23)."""

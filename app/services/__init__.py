@@ -1,1 +1,0 @@
-"""The service layer: each function is one database transaction over the rules of `app`."""
