@@ -146,16 +146,6 @@ def connection() -> BaseDBAsyncClient:
     return connections.get("default")
 
 
-def lock_clause(conn: BaseDBAsyncClient) -> str:
-    """A row lock that does not conflict with the key-share locks foreign keys take.
-
-    FOR UPDATE would: a charge in flight holds a key-share lock on its workspace (its
-    usage rollup row references it), so FOR UPDATE there deadlocks. SQLite serializes whole
-    transactions instead of locking rows.
-    """
-    return "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE"
-
-
 def in_list(values: Sequence[Any], start: int = 1) -> str:
     """Placeholders for `values` in an IN (...) list, numbered from `start`."""
     return ", ".join(f"${n}" for n in range(start, start + len(values)))

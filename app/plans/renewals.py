@@ -1,10 +1,11 @@
 """Renewing cycles: find due workspaces, claim them in the database, apply each due step.
 
-Due work is found by `actions_period_end` (every boundary is a month one) and claimed with
-`FOR NO KEY UPDATE SKIP LOCKED`, so schedulers in any number of processes share the work
-without waiting on each other. Each step is applied by a conditional UPDATE on the boundary
-and recorded in `renewal`, unique per (workspace, period start): a step is applied once
-whatever runs twice, and a crash rolls back whole batches.
+Due work is found by `actions_period_end` (every boundary is a month one) and claimed with row
+locks that skip rows another transaction holds (app.locks.claim_workspaces), so schedulers in
+any number of processes share the work without waiting on each other. Each step is applied
+by a conditional UPDATE on the boundary and recorded in `renewal`, unique per (workspace,
+period start): a step is applied once whatever runs twice, and a crash rolls back whole
+batches.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from app import locks
 from app.billing.charges import ChargeKind, bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
-from app.db import connection, fetch, fetch_one, lock_clause
+from app.db import connection, fetch, fetch_one
 from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
@@ -76,12 +78,7 @@ async def _claim(
     conn: BaseDBAsyncClient, now: datetime, scope: Scope, skip: set[uuid.UUID], limit: int
 ) -> list[uuid.UUID]:
     where, args = _where(now, scope, skip)
-    lock = "" if conn.capabilities.dialect == "sqlite" else " FOR NO KEY UPDATE SKIP LOCKED"
-    query = (
-        f"SELECT id FROM workspace WHERE {where}"
-        f" ORDER BY actions_period_end LIMIT {int(limit)}{lock}"
-    )
-    return [uuid.UUID(str(r["id"])) for r in await fetch(conn, query, *args)]
+    return await locks.claim_workspaces(conn, where, args, "actions_period_end", limit)
 
 
 async def sweep(
@@ -151,11 +148,7 @@ async def _advance_alone(
     skipped for the rest of the sweep, so one bad workspace cannot block the others."""
     try:
         async with in_transaction() as conn:
-            await fetch(
-                conn,
-                "SELECT id FROM workspace WHERE id = $1" + lock_clause(conn),
-                str(workspace_id),
-            )
+            await locks.workspace_row(conn, workspace_id)
             return await advance(conn, workspace_id, now, plans, billing)
     except Exception:
         log.exception("workspace %s could not be renewed; skipped this sweep", workspace_id)

@@ -13,7 +13,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import validation
+from app import locks, validation
 from app.billing.charges import ChargeKind, bill, plan_fee_description
 from app.billing.money import cycle_price_cents, prorated_cents
 from app.catalog import BillingSpec, PlanSpec
@@ -52,12 +52,7 @@ async def _catalog() -> Catalog:
 
 
 async def lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Workspace:
-    row = (
-        await Workspace.filter(id=workspace_id)
-        .using_db(conn)
-        .select_for_update(no_key=True)
-        .first()
-    )
+    row = await locks.workspace(conn, workspace_id)
     if row is None:
         raise NotFound("workspace not found")
     return row

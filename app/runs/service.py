@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import validation
-from app.db import fetch, fetch_one, lock_clause
+from app import locks, validation
+from app.db import fetch_one
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.idempotency import run_once
 from app.kinds import EntryType, Meter, RunStatus
@@ -153,8 +153,8 @@ async def end_run(workspace_id: uuid.UUID, run_id: str, status: RunStatus, now: 
     released. Idempotent by nature: ending an ended run changes nothing."""
     parsed = validation.object_id(run_id, "run")
     async with in_transaction() as conn:
-        await _lock_workspace(conn, workspace_id)
-        run = await _locked_run(conn, workspace_id, parsed)
+        await locks.workspace_row(conn, workspace_id)
+        run = await locks.run(conn, workspace_id, parsed)
         if run is None:
             raise NotFound(f"run {run_id} not found")
         if run.status != RunStatus.RUNNING.value:
@@ -165,20 +165,6 @@ async def end_run(workspace_id: uuid.UUID, run_id: str, status: RunStatus, now: 
             using_db=conn, update_fields=["status", "ended_at", "hold", "hold_expires_at"]
         )
         return run
-
-
-async def _lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> None:
-    """Lock order everywhere: workspace, then run, then workbook."""
-    await fetch(
-        conn, "SELECT id FROM workspace WHERE id = $1" + lock_clause(conn), str(workspace_id)
-    )
-
-
-async def _locked_run(
-    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, run_id: uuid.UUID
-) -> Run | None:
-    query = Run.filter(id=run_id, workspace_id=workspace_id).using_db(conn)
-    return await query.select_for_update(no_key=True).first()
 
 
 async def _release(conn: BaseDBAsyncClient, run: Run, now: datetime) -> None:
@@ -217,8 +203,8 @@ async def expire_holds(now: datetime, batch_size: int = 200) -> int:
 
 async def _expire_one(run_id: uuid.UUID, workspace_id: uuid.UUID, now: datetime) -> int:
     async with in_transaction() as conn:
-        await _lock_workspace(conn, workspace_id)
-        run = await _locked_run(conn, workspace_id, run_id)
+        await locks.workspace_row(conn, workspace_id)
+        run = await locks.run(conn, workspace_id, run_id)
         # A charge may have kept it alive, or another process released it, meanwhile.
         if run is None or run.hold == 0 or run.hold_expires_at is None:
             return 0
@@ -238,12 +224,6 @@ async def release_all_holds(
 ) -> None:
     """Before a renewal that would leave the balance below what is held: release every hold
     of the workspace, so expiry and the cap apply as R15–R18 say and available stays ≥ 0."""
-    runs = await (
-        Run.filter(workspace_id=workspace_id, hold__gt=0)
-        .using_db(conn)
-        .order_by("id")
-        .select_for_update(no_key=True)
-    )
-    for run in runs:
+    for run in await locks.runs_holding(conn, workspace_id):
         await _release(conn, run, now)
         await run.save(using_db=conn, update_fields=["hold", "hold_expires_at"])

@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import validation
+from app import locks, validation
 from app.bulk import insert_many
-from app.db import connection, fetch, fetch_one, in_list, lock_clause
+from app.db import connection, fetch, in_list
 from app.errors import InvalidInput, NotFound, Refused
 from app.history.service import add_usage, charges_usage
 from app.idempotency import key_reused, replay_recorded, request_hash
@@ -329,40 +329,31 @@ class _Locked:
 
 
 async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[_Item]) -> _Locked:
-    """Lock order everywhere: workspace, then run, then workbook."""
-    lock = lock_clause(conn)
-    ws = await fetch_one(
+    """The rows the batch touches, locked in app.locks' order and read as they are now."""
+    ws = await locks.workspace_row(
         conn,
-        "SELECT actions_capacity - actions_used AS remaining, credit_balance, credits_held,"
-        " period_start FROM workspace WHERE id = $1" + lock,
-        str(workspace_id),
+        workspace_id,
+        "actions_capacity - actions_used AS remaining, credit_balance, credits_held, period_start",
     )
     assert ws is not None
     meters = WorkspaceMeters(ws["remaining"], ws["credit_balance"], ws["credits_held"])
-    runs, ttl = await _lock_runs(conn, items, lock)
-    book_ids = sorted({i.report.workbook_id for i in items})
-    rows = await fetch(
-        conn,
-        "SELECT id, name, spend_limit, spent, spend_epoch FROM workbook"
-        f" WHERE id IN ({in_list(book_ids)}) ORDER BY id" + lock,
-        *book_ids,
+    rows = await locks.workbook_rows(
+        conn, [i.report.workbook_id for i in items], "id, name, spend_limit, spent, spend_epoch"
     )
     limits = {str(r["id"]): LimitState(r["name"], r["spend_limit"], r["spent"]) for r in rows}
     epochs = {str(r["id"]): r["spend_epoch"] for r in rows}
+    runs, ttl = await _lock_runs(conn, items)
     return _Locked(meters, _as_datetime(ws["period_start"]), limits, epochs, runs, ttl)
 
 
 async def _lock_runs(
-    conn: BaseDBAsyncClient, items: list[_Item], lock: str
+    conn: BaseDBAsyncClient, items: list[_Item]
 ) -> tuple[dict[str, RunState], dict[str, int]]:
-    run_ids = sorted({i.report.run_id for i in items if i.report.run_id is not None})
+    run_ids = [i.report.run_id for i in items if i.report.run_id is not None]
     if not run_ids:
         return {}, {}
-    rows = await fetch(
-        conn,
-        "SELECT id, status, ended_at, budget, spent, hold, hold_ttl_seconds FROM run"
-        f" WHERE id IN ({in_list(run_ids)}) ORDER BY id" + lock,
-        *run_ids,
+    rows = await locks.run_rows(
+        conn, run_ids, "id, status, ended_at, budget, spent, hold, hold_ttl_seconds"
     )
     runs = {
         str(r["id"]): RunState(

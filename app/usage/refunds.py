@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app import validation
+from app import locks, validation
 from app.db import fetch, fetch_one
 from app.errors import ErrorCode, NotFound, Refused
 from app.history.service import add_usage, refund_usage
@@ -36,13 +36,7 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
     request = replace(request, charge_id=str(charge_id))  # fingerprint the parsed id
 
     async def effect(conn: BaseDBAsyncClient, refund_id: uuid.UUID) -> Refund:
-        # Lock order everywhere: charge, then workspace, then run, then workbook.
-        charge = await (
-            Charge.filter(id=charge_id, workspace_id=workspace_id)
-            .using_db(conn)
-            .select_for_update(no_key=True)
-            .first()
-        )
+        charge = await locks.charge(conn, workspace_id, charge_id)
         if charge is None:
             raise NotFound(f"charge {request.charge_id} not found")
         count = _count_to_refund(charge, request.results)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from app import validation
+from app import locks, validation
 from app.billing.charges import ChargeKind, bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
@@ -144,9 +144,7 @@ async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) ->
     kid = validation.object_id(key_id, "API key")
     async with in_transaction() as conn:
         # The workspace row serializes concurrent revocations of its keys.
-        await (
-            Workspace.filter(id=workspace_id).using_db(conn).select_for_update(no_key=True).first()
-        )
+        await locks.workspace(conn, workspace_id)
         key = await ApiKey.filter(id=kid, workspace_id=workspace_id).using_db(conn).first()
         if key is None:
             raise NotFound(f"API key {key_id} not found")

@@ -9,10 +9,9 @@ from datetime import datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from app import validation
+from app import locks, validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
 from app.catalog.store import get_plan
-from app.db import fetch, lock_clause
 from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
 from app.models import Charge, Workbook, Workspace
 
@@ -26,9 +25,7 @@ async def create_workbook(
     name = validation.name(name)
     async with in_transaction() as conn:
         # The workspace row serializes creations, so two at once cannot both pass the cap.
-        await fetch(
-            conn, "SELECT id FROM workspace WHERE id = $1" + lock_clause(conn), str(workspace_id)
-        )
+        await locks.workspace_row(conn, workspace_id)
         count = await Workbook.filter(workspace_id=workspace_id).using_db(conn).count()
         if count >= max_workbooks:
             raise QuotaExceeded(
@@ -91,7 +88,7 @@ async def set_spend_limit(
     wid = validation.object_id(workbook_id, "workbook")
     async with in_transaction() as conn:
         query = Workbook.filter(id=wid, workspace_id=workspace_id).using_db(conn)
-        workbook = await query.select_for_update(no_key=True).first()
+        workbook = await locks.workbook(conn, workspace_id, wid)
         if workbook is None:
             raise NotFound(f"workbook {workbook_id} not found")
         if limit_units is None:

@@ -1,0 +1,131 @@
+"""Every row lock a service takes, in one order: charge, workspace, workbook, run.
+
+Two transactions that lock rows in the same order wait for each other instead of deadlocking
+(Saleor's `lock_objects` does the same). So no service writes `FOR UPDATE` itself
+(tests/unit/test_locks.py fails if one does), several rows of one table are locked in id
+order, and a transaction that asks for a lock out of order fails at once, in tests as in
+production, instead of deadlocking one day under load.
+
+Locks are `FOR NO KEY UPDATE`, never `FOR UPDATE`: a charge in flight holds a key-share lock on
+its workspace (its usage rollup row references it), and `FOR UPDATE` conflicts with that. SQLite
+has no row locks: its transactions take the whole file's write lock when they begin
+(app.sqlite_engine), which serializes them instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+
+from app.db import fetch, in_list
+from app.models import Charge, Run, Workbook, Workspace
+
+CHARGE, WORKSPACE, WORKBOOK, RUN = range(4)
+_NAMES = ("charge", "workspace", "workbook", "run")
+# The deepest level each open transaction has locked so far.
+_taken: weakref.WeakKeyDictionary[BaseDBAsyncClient, int] = weakref.WeakKeyDictionary()
+
+
+class LockOrderError(AssertionError):
+    """A bug: a transaction asked for a lock out of the one order."""
+
+
+def _take(conn: BaseDBAsyncClient, level: int) -> None:
+    if not isinstance(conn, TransactionalDBClient):
+        raise LockOrderError("a row lock outside a transaction would be released at once")
+    deepest = _taken.get(conn, -1)
+    if level < deepest:
+        raise LockOrderError(f"a {_NAMES[level]} row locked after a {_NAMES[deepest]} row")
+    _taken[conn] = level
+
+
+def _clause(conn: BaseDBAsyncClient, skip_locked: bool = False) -> str:
+    if conn.capabilities.dialect == "sqlite":
+        return ""
+    return " FOR NO KEY UPDATE SKIP LOCKED" if skip_locked else " FOR NO KEY UPDATE"
+
+
+async def _rows(
+    conn: BaseDBAsyncClient, level: int, columns: str, ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    _take(conn, level)
+    if not ids:
+        return []
+    wanted = sorted(set(ids))
+    query = (
+        f"SELECT {columns} FROM {_NAMES[level]} WHERE id IN ({in_list(wanted)})"
+        f" ORDER BY id{_clause(conn)}"
+    )
+    return list(await fetch(conn, query, *wanted))
+
+
+async def charge(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, charge_id: uuid.UUID
+) -> Charge | None:
+    _take(conn, CHARGE)
+    query = Charge.filter(id=charge_id, workspace_id=workspace_id).using_db(conn)
+    return await query.select_for_update(no_key=True).first()
+
+
+async def workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Workspace | None:
+    _take(conn, WORKSPACE)
+    query = Workspace.filter(id=workspace_id).using_db(conn)
+    return await query.select_for_update(no_key=True).first()
+
+
+async def workspace_row(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, columns: str = "id"
+) -> dict[str, Any] | None:
+    """The workspace's row as plain values (the charge path reads a few columns)."""
+    rows = await _rows(conn, WORKSPACE, columns, [str(workspace_id)])
+    return rows[0] if rows else None
+
+
+async def workbook_rows(
+    conn: BaseDBAsyncClient, workbook_ids: Sequence[str], columns: str
+) -> list[dict[str, Any]]:
+    return await _rows(conn, WORKBOOK, columns, workbook_ids)
+
+
+async def run_rows(
+    conn: BaseDBAsyncClient, run_ids: Sequence[str], columns: str
+) -> list[dict[str, Any]]:
+    return await _rows(conn, RUN, columns, run_ids)
+
+
+async def workbook(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, workbook_id: uuid.UUID
+) -> Workbook | None:
+    _take(conn, WORKBOOK)
+    query = Workbook.filter(id=workbook_id, workspace_id=workspace_id).using_db(conn)
+    return await query.select_for_update(no_key=True).first()
+
+
+async def run(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, run_id: uuid.UUID) -> Run | None:
+    _take(conn, RUN)
+    query = Run.filter(id=run_id, workspace_id=workspace_id).using_db(conn)
+    return await query.select_for_update(no_key=True).first()
+
+
+async def runs_holding(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> list[Run]:
+    """Every run of the workspace that holds credits, in id order."""
+    _take(conn, RUN)
+    query = Run.filter(workspace_id=workspace_id, hold__gt=0).using_db(conn).order_by("id")
+    return list(await query.select_for_update(no_key=True))
+
+
+async def claim_workspaces(
+    conn: BaseDBAsyncClient, where: str, args: Sequence[Any], order_by: str, limit: int
+) -> list[uuid.UUID]:
+    """Up to `limit` workspaces matching `where`, skipping those another transaction holds:
+    any number of schedulers share due work without waiting on each other."""
+    _take(conn, WORKSPACE)
+    query = (
+        f"SELECT id FROM workspace WHERE {where} ORDER BY {order_by}"
+        f" LIMIT {int(limit)}{_clause(conn, skip_locked=True)}"
+    )
+    return [uuid.UUID(str(r["id"])) for r in await fetch(conn, query, *args)]
