@@ -74,7 +74,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.db import PooledConnection  # noqa: E402  (after the path, for `python bench/batch.py`)
 from app.history import service as history  # noqa: E402
-from app.usage import charging  # noqa: E402
+from app.usage import claims, writes  # noqa: E402
 
 OPERATOR = "tly_op_bench_batch"
 ACTIONS_A_MONTH = 100_000  # enterprise: the most items (one Action each) a workspace takes
@@ -383,7 +383,7 @@ RUN_UPDATE = (
     " last_charge_at = $8 WHERE id = $1"
 )
 # The same column lists as Tally's own inserts.
-CHARGE_COLUMNS, LEDGER_COLUMNS = charging.CHARGE_COLUMNS, charging.LEDGER_COLUMNS
+CHARGE_COLUMNS, LEDGER_COLUMNS = writes.CHARGE_COLUMNS, writes.LEDGER_COLUMNS
 
 
 CHARGE_CONSTANTS = {
@@ -424,7 +424,7 @@ async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[s
     keys = sorted(ids)
     params = [ws, "recordUsage", now, keys, ["0" * 64] * len(keys), [str(ids[k]) for k in keys]]
     async with conn.transaction():
-        taken = {r["key"] for r in await conn.fetch(charging.CLAIM_UNNEST, *params)}
+        taken = {r["key"] for r in await conn.fetch(claims.CLAIM_UNNEST, *params)}
         state = await conn.fetchrow(LOCK_WORKSPACE, ws)
         if run is not None:
             await conn.fetch(LOCK_RUNS, [run])

@@ -1,0 +1,195 @@
+"""Writing a batch's accepted charges with a handful of set-based statements: one relative
+UPDATE of the workspace, one of each run and limited workbook, the charges and their ledger
+entries in one INSERT each, and the daily rollups (R24)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.bulk import insert_many
+from app.db import fetch
+from app.history.service import add_usage, charges_usage
+from app.kinds import EntryType, Meter
+from app.usage.items import ChargeRecord, Item, Locked, parse_uuid
+from app.usage.rules import Debit
+
+
+@dataclass
+class _RunTotals:
+    spent: int = 0
+    actions: int = 0
+    results: int = 0
+    count: int = 0
+    settled: int = 0
+
+
+@dataclass
+class Writes:
+    charges: list[tuple] = field(default_factory=list)
+    ledger: list[tuple] = field(default_factory=list)
+    accepted: list[tuple[Item, Debit]] = field(default_factory=list)
+    limit_spent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    runs: dict[str, _RunTotals] = field(default_factory=lambda: defaultdict(_RunTotals))
+
+
+def record(
+    item: Item,
+    debit: Debit,
+    state: Locked,
+    writes: Writes,
+    workspace_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    report, usage = item.report, item.report.usage
+    epoch = state.epochs[report.workbook_id] if debit.counts_in_limit else None
+    workbook_id = parse_uuid(report.workbook_id)
+    run_id = None if report.run_id is None else parse_uuid(report.run_id)
+    values = (
+        item.charge_id,
+        workspace_id,
+        workbook_id,
+        report.table_id,
+        usage.kind.value,
+        usage.provider,
+        usage.data_type,
+        usage.model,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.own_api_key,
+        usage.results,
+        debit.actions,
+        debit.credits,
+        0,
+        0,
+        epoch,
+        report.idempotency_key,
+        now,
+        run_id,
+        report.sent_at,
+        state.period_start,
+    )
+    item.outcome = record = ChargeRecord._make(values)
+    writes.charges.append(record)  # a tuple in CHARGE_COLUMNS order (checked at import)
+    writes.accepted.append((item, debit))
+    if debit.counts_in_limit:
+        writes.limit_spent[report.workbook_id] += debit.credits
+    if report.run_id is not None:
+        totals = writes.runs[report.run_id]
+        totals.spent += debit.credits
+        totals.actions += debit.actions
+        totals.results += usage.results
+        totals.count += 1
+        totals.settled += debit.settle
+    meters = state.meters
+    amounts = (-debit.actions, -debit.credits, -debit.settle)
+    afters = (meters.actions_remaining, meters.balance, meters.held)
+    ids = (workbook_id, item.charge_id, now, run_id)  # the same in each of its ledger rows
+    for (meter, entry_type), amount, after in zip(_CHARGE_ENTRIES, amounts, afters, strict=True):
+        if amount:
+            writes.ledger.append((workspace_id, entry_type, meter, amount, after, *ids))
+
+
+# The ledger rows a charge may write, in order (enum values looked up once, not per item).
+_CHARGE_ENTRIES = (
+    (Meter.ACTIONS.value, EntryType.CHARGE.value),
+    (Meter.DATA_CREDITS.value, EntryType.CHARGE.value),
+    (Meter.HELD_CREDITS.value, EntryType.SETTLE.value),
+)
+
+
+CHARGE_COLUMNS = [
+    ("id", "uuid"),
+    ("workspace_id", "uuid"),
+    ("workbook_id", "uuid"),
+    ("table_id", "text"),
+    ("kind", "text"),
+    ("provider", "text"),
+    ("data_type", "text"),
+    ("model", "text"),
+    ("input_tokens", "bigint"),
+    ("output_tokens", "bigint"),
+    ("own_api_key", "boolean"),
+    ("results", "integer"),
+    ("actions", "integer"),
+    ("credits", "bigint"),
+    ("refunded_results", "integer"),
+    ("refunded_credits", "bigint"),
+    ("spend_epoch", "integer"),
+    ("idempotency_key", "text"),
+    ("created_at", "timestamptz"),
+    ("run_id", "uuid"),
+    ("sent_at", "timestamptz"),
+    ("period_start", "timestamptz"),
+]
+LEDGER_COLUMNS = [
+    ("workspace_id", "uuid"),
+    ("entry_type", "text"),
+    ("meter", "text"),
+    ("amount", "bigint"),
+    ("balance_after", "bigint"),
+    ("workbook_id", "uuid"),
+    ("charge_id", "uuid"),
+    ("created_at", "timestamptz"),
+    ("run_id", "uuid"),
+]
+if list(ChargeRecord._fields) != [name for name, _ in CHARGE_COLUMNS]:
+    raise RuntimeError("ChargeRecord's fields must be CHARGE_COLUMNS, in order")
+
+
+async def write(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    state: Locked,
+    writes: Writes,
+    now: datetime,
+) -> None:
+    if not writes.accepted:
+        return
+    debits = [debit for _, debit in writes.accepted]
+    await fetch(
+        conn,
+        "UPDATE workspace SET actions_used = actions_used + $2,"
+        " credit_balance = credit_balance - $3, credits_held = credits_held - $4 WHERE id = $1",
+        str(workspace_id),
+        sum(d.actions for d in debits),
+        sum(d.credits for d in debits),
+        sum(d.settle for d in debits),
+    )
+    for workbook_id, spent in writes.limit_spent.items():
+        await fetch(
+            conn, "UPDATE workbook SET spent = spent + $2 WHERE id = $1", workbook_id, spent
+        )
+    for run_id, totals in writes.runs.items():
+        await _update_run(conn, run_id, totals, state, now)
+    await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
+    await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
+    # Daily rollups in the same transaction, so history is exact at every commit (R24).
+    usage = charges_usage([item.outcome for item, _ in writes.accepted])  # type: ignore[misc]
+    await add_usage(conn, workspace_id, usage)
+
+
+async def _update_run(
+    conn: BaseDBAsyncClient, run_id: str, totals: _RunTotals, state: Locked, now: datetime
+) -> None:
+    """Activity keeps a hold alive: it expires only once the run is left alone."""
+    hold_left = state.runs[run_id].hold
+    expires = now + timedelta(seconds=state.ttl[run_id]) if hold_left > 0 else None
+    await fetch(
+        conn,
+        "UPDATE run SET spent = spent + $2, actions = actions + $3, results = results + $4,"
+        " charge_count = charge_count + $5, hold = hold - $6, hold_expires_at = $7,"
+        " last_charge_at = $8 WHERE id = $1",
+        run_id,
+        totals.spent,
+        totals.actions,
+        totals.results,
+        totals.count,
+        totals.settled,
+        expires,
+        now,
+    )
