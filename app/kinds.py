@@ -89,6 +89,14 @@ class EntryType(StrEnum):
     RELEASE = "RELEASE"  # the unused hold returns to the available balance
 
 
+class ChargeKind(StrEnum):
+    """Why a cycle is billed money."""
+
+    PLAN_FEE = "PLAN_FEE"  # a cycle's price, billed when the cycle opens
+    PRORATION = "PRORATION"  # an upgrade's price difference for the rest of the cycle (R20)
+    TOP_UP = "TOP_UP"  # Data Credits bought at the base price plus 30% (R19)
+
+
 class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     STOPPED = "STOPPED"  # by the client: no new work, results sent before still count (R23)

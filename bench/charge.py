@@ -150,7 +150,7 @@ async def http_mode(
     return Result(name, total, seconds, latencies)
 
 
-# The SQL Tally issues for one charge request (app/services/usage.py and the ORM's statements).
+# The SQL Tally issues for one charge request (app/usage/charging.py and the ORM's statements).
 AUTH = (
     'SELECT "id","workspace_id","role" FROM "api_key" WHERE "key_hash"=$1'
     ' AND "revoked_at" IS NULL LIMIT 2'

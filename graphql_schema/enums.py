@@ -13,3 +13,8 @@ WorkspaceStatus = strawberry.enum(kinds.WorkspaceStatus, name="WorkspaceStatus")
 EntryType = strawberry.enum(kinds.EntryType, name="EntryType")
 ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
 RunStatus = strawberry.enum(kinds.RunStatus, name="RunStatus")
+BillingChargeKind = strawberry.enum(
+    kinds.ChargeKind,
+    name="BillingChargeKind",
+    description="Why a cycle is billed: its plan fee, an upgrade, a top-up.",
+)

@@ -9,14 +9,13 @@ import strawberry
 
 from app.billing.charges import list_billing_charges
 from app.catalog.store import list_ai_models, list_plans, list_prices
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.history.service import usage_history
 from app.ledger import ledger_page
-from app.models import Charge as ChargeModel
 from app.runs.service import get_run, list_runs
 from app.units import units_to_credits
 from app.usage.costs import EstimateOption, RunEstimate, Usage, estimate_run
-from app.validation import object_id
+from app.usage.queries import get_charge
 from app.workspaces.service import get_workspace, list_api_keys
 from app.workspaces.workbooks import get_workbook
 from graphql_schema.context import Info
@@ -129,13 +128,7 @@ class Query:
 
     @strawberry.field
     async def charge(self, info: Info, id: strawberry.ID) -> Charge | None:
-        workspace_id = await info.context.workspace_id()
-        charge = await ChargeModel.get_or_none(
-            id=object_id(id, "charge"), workspace_id=workspace_id
-        )
-        if charge is None:
-            raise NotFound(f"charge {id} not found")
-        return Charge.of(charge)
+        return Charge.of(await get_charge(await info.context.workspace_id(), id))
 
     @strawberry.field
     async def run(self, info: Info, id: strawberry.ID) -> Run | None:

@@ -1,4 +1,4 @@
-"""The jobs `tally jobs` and the scheduler run. Each is a thin call into app.services."""
+"""The jobs `tally jobs` and the scheduler run. Each is a thin call into a service of app."""
 
 from __future__ import annotations
 

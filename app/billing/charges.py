@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.catalog import PlanSpec
 from app.errors import InvalidInput
-from app.kinds import BillingInterval
+from app.kinds import BillingInterval, ChargeKind
 from app.models import BillingCharge, Workspace
 from app.plans.terms import Terms
-
-
-class ChargeKind(StrEnum):
-    PLAN_FEE = "PLAN_FEE"  # a cycle's price, billed when the cycle opens
-    PRORATION = "PRORATION"  # an upgrade's price difference for the rest of the cycle (R20)
-    TOP_UP = "TOP_UP"  # Data Credits bought at the base price plus 30% (R19)
 
 
 async def bill(

@@ -6,16 +6,12 @@ Money rounds half-up to the cent once per billing charge; everything before that
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from app.catalog import BillingSpec, PlanSpec
 from app.kinds import BillingInterval
 from app.plans.cycles import fraction_left, months_in
-from app.units import CENT_SCALE, CREDIT_SCALE
-
-
-def _cents(amount_usd: Decimal) -> int:
-    return int((amount_usd * CENT_SCALE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+from app.units import CENT_SCALE, CREDIT_SCALE, usd_to_cents
 
 
 def cycle_price_cents(
@@ -24,7 +20,7 @@ def cycle_price_cents(
     """The plan's base fee plus its monthly credits at the base price, times the months."""
     credits = Decimal(credit_tier) if plan.bill_credits else Decimal(0)
     monthly = Decimal(plan.base_fee_cents) / CENT_SCALE + credits * billing.credit_price_usd
-    return _cents(monthly * months_in(interval))
+    return usd_to_cents(monthly * months_in(interval))
 
 
 def prorated_cents(difference_cents: int, start: datetime, end: datetime, now: datetime) -> int:
@@ -39,4 +35,4 @@ def prorated_cents(difference_cents: int, start: datetime, end: datetime, now: d
 def top_up_price_cents(credit_units: int, billing: BillingSpec) -> int:
     """R19: the base credit price plus the premium (0.04 x 1.30 = 0.052 a credit)."""
     per_credit = billing.credit_price_usd * (1 + billing.top_up_premium)
-    return _cents(Decimal(credit_units) / CREDIT_SCALE * per_credit)
+    return usd_to_cents(Decimal(credit_units) / CREDIT_SCALE * per_credit)

@@ -9,16 +9,16 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import validation
-from app.billing.charges import ChargeKind, bill
+from app.billing.charges import bill
 from app.billing.money import top_up_price_cents
 from app.catalog.store import billing_spec
 from app.db import fetch_one
 from app.errors import ErrorCode, InvalidInput, Refused
 from app.idempotency import run_once
-from app.kinds import EntryType, Meter, WorkspaceStatus
+from app.kinds import ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import BillingCharge, Workspace
-from app.plans.subscriptions import current_terms, lock_workspace
+from app.plans.subscriptions import lock_workspace, stored_terms
 from app.units import units_to_credits
 
 
@@ -65,7 +65,7 @@ async def purchase_top_up(
             workspace_id,
             ChargeKind.TOP_UP,
             period_start=row.period_start,
-            terms=current_terms(row),
+            terms=stored_terms(row),
             amount_cents=top_up_price_cents(request.credits, billing),
             credits=request.credits,
             description=f"Top-up of {units_to_credits(request.credits):,} Data Credits",
@@ -94,7 +94,7 @@ def _refuse_unless_allowed(row: Workspace, credits: int, free_plan: str) -> None
             ErrorCode.PLAN_FEATURE_UNAVAILABLE,
             "top-ups are for paid plans; a trial or the free plan cannot buy Data Credits",
         )
-    cap = current_terms(row).cap_units
+    cap = stored_terms(row).cap_units
     if row.credit_balance + credits > cap:
         room = max(cap - row.credit_balance, 0)
         raise Refused(

@@ -74,7 +74,7 @@ def plan_step(state: State, plans: dict[str, PlanSpec], billing: BillingSpec) ->
     """The step due at `state.actions_period_end`."""
     at = state.actions_period_end
     actions_expired = state.actions_capacity - state.actions_used
-    current = _current_terms(state, plans)
+    current = _catalog_terms(state, plans)
     if at < state.period_end:
         return Step(
             kind=RenewalKind.ACTIONS,
@@ -107,7 +107,8 @@ def plan_step(state: State, plans: dict[str, PlanSpec], billing: BillingSpec) ->
     )
 
 
-def _current_terms(state: State, plans: dict[str, PlanSpec]) -> Terms:
+def _catalog_terms(state: State, plans: dict[str, PlanSpec]) -> Terms:
+    """The catalog's terms for the stored plan and tier: what the next period grants."""
     plan = plans[state.plan_code]
     if state.credit_tier is None:  # a trial: its grant is what the workspace was given
         return Terms(plan.code, None, state.interval, plan.monthly_actions, 0)

@@ -21,12 +21,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import locks
-from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
 from app.db import connection, fetch, fetch_one
-from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
+from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
 from app.plans.renewal_step import Pending, State, Step, plan_step

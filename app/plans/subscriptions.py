@@ -14,14 +14,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import locks, validation
-from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents, prorated_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
 from app.db import fetch_one
 from app.errors import InvalidInput, NotFound
 from app.idempotency import run_once
-from app.kinds import BillingInterval, EntryType, Meter, WorkspaceStatus
+from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Workspace
 from app.plans.changes import ChangeKind, choice_of, classify
@@ -38,7 +38,10 @@ class PlanChangeRequest:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class PlanCatalog:
+    """The plans and billing terms a plan change reads (app.catalog.Catalog is the whole
+    file the catalogs are seeded from)."""
+
     plans: dict[str, PlanSpec]
     billing: BillingSpec
 
@@ -47,8 +50,8 @@ class Catalog:
         return self.plans[self.billing.free_plan]
 
 
-async def _catalog() -> Catalog:
-    return Catalog({p.code: p for p in await list_plans()}, await billing_spec())
+async def _catalog() -> PlanCatalog:
+    return PlanCatalog({p.code: p for p in await list_plans()}, await billing_spec())
 
 
 async def lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Workspace:
@@ -58,7 +61,8 @@ async def lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Wo
     return row
 
 
-def current_terms(row: Workspace) -> Terms:
+def stored_terms(row: Workspace) -> Terms:
+    """The terms the workspace runs on now, as stored (not as the catalog gives its plan)."""
     return Terms(
         row.plan_code,
         row.credit_tier,
@@ -109,7 +113,7 @@ async def _change(
     conn: BaseDBAsyncClient,
     row: Workspace,
     target: Terms,
-    catalog: Catalog,
+    catalog: PlanCatalog,
     now: datetime,
     charge_id: uuid.UUID,
 ) -> None:
@@ -121,7 +125,7 @@ async def _change(
     if row.plan_code == catalog.free.code and not to_free:
         await _start_subscription(conn, row, target, catalog, now, charge_id)
         return
-    current = current_terms(row)
+    current = stored_terms(row)
     kind = classify(choice_of(current, catalog.plans), choice_of(target, catalog.plans))
     if kind is ChangeKind.UPGRADE:
         await _upgrade(conn, row, current, target, catalog, now, charge_id)
@@ -160,7 +164,7 @@ async def _upgrade(
     row: Workspace,
     current: Terms,
     target: Terms,
-    catalog: Catalog,
+    catalog: PlanCatalog,
     now: datetime,
     charge_id: uuid.UUID,
 ) -> None:
@@ -207,7 +211,7 @@ async def _upgrade(
         )
 
 
-def _price(terms: Terms, catalog: Catalog) -> int:
+def _price(terms: Terms, catalog: PlanCatalog) -> int:
     assert terms.credit_tier is not None
     plan = catalog.plans[terms.plan_code]
     return cycle_price_cents(plan, terms.credit_tier, terms.interval, catalog.billing)
@@ -228,7 +232,7 @@ async def _start_subscription(
     conn: BaseDBAsyncClient,
     row: Workspace,
     target: Terms,
-    catalog: Catalog,
+    catalog: PlanCatalog,
     now: datetime,
     charge_id: uuid.UUID,
 ) -> None:

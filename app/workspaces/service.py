@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from app import locks, validation
-from app.billing.charges import ChargeKind, bill, plan_fee_description
+from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
 from app.errors import InvalidInput, NotFound
-from app.kinds import BillingInterval, EntryType, Meter, Role, WorkspaceStatus
+from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import ApiKey, Workspace
 from app.plans.cycles import add_months, months_in
@@ -174,3 +174,8 @@ async def get_workspace(workspace_id: uuid.UUID) -> Workspace:
 
 async def list_api_keys(workspace_id: uuid.UUID) -> list[ApiKey]:
     return list(await ApiKey.filter(workspace_id=workspace_id).order_by("created_at"))
+
+
+async def get_api_key(key_id: uuid.UUID) -> ApiKey:
+    """The key a request was authenticated with (it exists: authentication found it)."""
+    return await ApiKey.get(id=key_id)

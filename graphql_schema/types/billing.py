@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import decimal
 from datetime import datetime
-from enum import StrEnum
 
 import strawberry
 
 from app import models
 from app.units import cents_to_usd, units_to_credits
-from graphql_schema.enums import BillingInterval, Meter
-
-
-@strawberry.enum(description="Why a cycle is billed: its plan fee, an upgrade, a top-up.")
-class BillingChargeKind(StrEnum):
-    PLAN_FEE = "PLAN_FEE"
-    PRORATION = "PRORATION"
-    TOP_UP = "TOP_UP"
+from graphql_schema.enums import BillingChargeKind, BillingInterval, Meter
 
 
 @strawberry.type(description="Data Credits bought once, at the base price plus 30% (R19).")

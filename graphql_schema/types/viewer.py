@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import strawberry
 
-from app import models
 from app.workspaces.auth import Principal
+from app.workspaces.service import get_api_key
 from graphql_schema.enums import Role
 from graphql_schema.types.workspace import ApiKey
 
@@ -25,4 +25,5 @@ class Viewer:
 
     @strawberry.field
     async def api_key(self) -> ApiKey:
-        return ApiKey(row=await models.ApiKey.get(id=self.principal.key_id))
+        assert self.principal.key_id is not None, "a workspace key, not the operator's"
+        return ApiKey(row=await get_api_key(self.principal.key_id))

@@ -71,13 +71,8 @@ export async function fetchUsageCsv(params) {
   return response;
 }
 
-// The message of a refused export: the JSON body's (GraphQL-style, or a plain `message` or
-// `error`), else the text itself, else the HTTP status.
+// The message of a refused export: /usage.csv answers its refusals as short text (400, 401,
+// 403, 404, 503), so that text, else the HTTP status.
 export function refusalMessage(text, status) {
-  try {
-    const body = JSON.parse(text);
-    return body.errors?.[0]?.message ?? body.message ?? body.error ?? text;
-  } catch {
-    return text.trim() || `HTTP ${status}`;
-  }
+  return text.trim() || `HTTP ${status}`;
 }

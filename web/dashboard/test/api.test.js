@@ -125,8 +125,8 @@ test("fetchUsageCsv sends the key in a header, never in the URL", async () => {
 });
 
 test("fetchUsageCsv throws the server's message when it refuses", async () => {
-  mock.method(globalThis, "fetch", answer({ errors: [{ message: "from is after to" }] }, 400));
-  await assert.rejects(fetchUsageCsv(new URLSearchParams()), { message: "from is after to" });
+  mock.method(globalThis, "fetch", answer("to must be after from\n", 400));
+  await assert.rejects(fetchUsageCsv(new URLSearchParams()), { message: "to must be after from" });
 });
 
 test("fetchUsageCsv says so when Tally cannot be reached", async () => {
@@ -138,11 +138,9 @@ test("fetchUsageCsv says so when Tally cannot be reached", async () => {
   });
 });
 
-test("refusalMessage reads the body of a refused export", () => {
-  assert.equal(refusalMessage('{"errors": [{"message": "bad groupBy"}]}', 400), "bad groupBy");
-  assert.equal(refusalMessage('{"message": "slow down"}', 429), "slow down");
-  assert.equal(refusalMessage('{"error": "unauthenticated"}', 401), "unauthenticated");
-  assert.equal(refusalMessage('{"detail": "x"}', 400), '{"detail": "x"}');
-  assert.equal(refusalMessage("  Service Unavailable \n", 503), "Service Unavailable");
+test("refusalMessage gives the text of a refused export, or its status", () => {
+  assert.equal(refusalMessage("groupBy: unknown dimension 'WEEK'\n", 400), "groupBy: unknown dimension 'WEEK'");
+  assert.equal(refusalMessage("  The database is unavailable; retry in a few seconds.\n", 503),
+    "The database is unavailable; retry in a few seconds.");
   assert.equal(refusalMessage("", 500), "HTTP 500");
 });
