@@ -6,6 +6,9 @@ import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, TypeVar
+
+_F = TypeVar("_F", bound=str)
 
 DEFAULT_DATABASE_URL = "sqlite://tally.sqlite3"
 OPERATOR_KEY_FILE = ".tally-operator-key"
@@ -25,6 +28,7 @@ class Settings:
     graphiql: bool = True  # the explorer at GET /graphql
     max_queries: int = 300  # database statements one request may run, else BAD_REQUEST
     max_workbooks: int = 1_000  # workbooks of one workspace, else QUOTA_EXCEEDED
+    fast_paths: Literal["on", "off", "verify"] = "on"  # graphql_schema.perf
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,6 +46,7 @@ class Settings:
             graphiql=_switch("TALLY_GRAPHIQL", True),
             max_queries=_positive("TALLY_MAX_QUERIES", cls.max_queries),
             max_workbooks=_positive("TALLY_MAX_WORKBOOKS", cls.max_workbooks),
+            fast_paths=_choice("TALLY_FAST_PATHS", ("on", "off", "verify"), cls.fast_paths),
         )
 
 
@@ -55,6 +60,14 @@ def _switch(name: str, default: bool) -> bool:
     if lowered in {"off", "false", "0", "no"}:
         return False
     raise ValueError(f"{name} must be on or off; got {value!r}")
+
+
+def _choice(name: str, choices: tuple[_F, ...], default: _F) -> _F:
+    value = (os.environ.get(name) or default).strip().lower()
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def _positive(name: str, default: float) -> int:

@@ -41,7 +41,7 @@ log = logging.getLogger("tally")
 class TallyGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
         super().__init__(
-            schema_for(settings.introspection, settings.max_tokens),
+            schema_for(settings.introspection, settings.max_tokens, settings.fast_paths),
             graphql_ide="graphiql" if settings.graphiql else None,
         )
         self.settings = settings

@@ -12,8 +12,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graphql_schema import perf
 from graphql_schema.documents import DEFAULT_MAX_TOKENS, bounded_documents
-from graphql_schema.fast_output import FastOutputExecutionContext
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.scalars import SCALAR_MAP
@@ -32,23 +32,24 @@ class TallySchema(Schema):
         """Logged once, in the view, where every error is coded (graphql_schema.asgi)."""
 
 
-def _build(introspection: bool, max_tokens: int) -> TallySchema:
+def _build(introspection: bool, max_tokens: int, fast_paths: perf.Mode) -> TallySchema:
     rules = _LIMITS if introspection else _NO_INTROSPECTION
     return TallySchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[bounded_documents(rules, max_tokens)],
-        execution_context_class=FastOutputExecutionContext,
+        execution_context_class=perf.install(fast_paths),
     )
 
 
-schema = _build(introspection=True, max_tokens=DEFAULT_MAX_TOKENS)
+schema = _build(introspection=True, max_tokens=DEFAULT_MAX_TOKENS, fast_paths="on")
 
 
 @functools.cache
-def schema_for(introspection: bool, max_tokens: int) -> TallySchema:
-    """The served schema for these settings (TALLY_INTROSPECTION, TALLY_MAX_TOKENS)."""
-    if introspection and max_tokens == DEFAULT_MAX_TOKENS:
+def schema_for(introspection: bool, max_tokens: int, fast_paths: perf.Mode) -> TallySchema:
+    """The served schema for these settings (TALLY_INTROSPECTION, TALLY_MAX_TOKENS,
+    TALLY_FAST_PATHS)."""
+    if introspection and max_tokens == DEFAULT_MAX_TOKENS and fast_paths == "on":
         return schema
-    return _build(introspection, max_tokens)
+    return _build(introspection, max_tokens, fast_paths)

@@ -26,6 +26,9 @@ from graphql_schema.asgi import create_app
 from tests.helpers import Api
 
 PG_SERVER = os.environ.get("TALLY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+# Every GraphQL answer of the suite, in process and in the servers it starts, is computed by
+# the fast paths and by graphql-core both, and compared (graphql_schema.perf.verify).
+FAST_PATHS = os.environ.setdefault("TALLY_FAST_PATHS", "verify")
 BACKENDS = os.environ.get("TALLY_TEST_DATABASES", "sqlite,postgres").split(",")
 OPERATOR_KEY = "tly_op_test-operator-key"
 
@@ -70,7 +73,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 def settings(database: Database) -> Settings:
-    return Settings(database_url=database.url, operator_key=OPERATOR_KEY)
+    return Settings(database_url=database.url, operator_key=OPERATOR_KEY, fast_paths=FAST_PATHS)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +82,14 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tally.test") as client:
         yield Api(client, OPERATOR_KEY)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_paths_agree_with_graphql_core() -> Iterator[None]:
+    yield
+    from graphql_schema.perf.verify import MISMATCHES
+
+    assert MISMATCHES == [], MISMATCHES
 
 
 @pytest.fixture

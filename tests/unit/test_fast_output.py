@@ -1,6 +1,6 @@
 """R13/R24: answers are completed exactly as graphql-core completes them, only faster.
 
-`graphql_schema.fast_output` completes objects whose selected fields are plain leaf reads
+`graphql_schema.perf.output` completes objects whose selected fields are plain leaf reads
 itself. Every query here runs twice, through that context and through strawberry's own, and
 the two answers must be equal: data, and errors with their messages, paths and locations.
 Counters check that the fast path did take the objects it should, and left the others.
@@ -25,7 +25,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
-from graphql_schema.fast_output import FastOutputExecutionContext
+from graphql_schema.perf.output import FastOutputExecutionContext
 from graphql_schema.scalars import SCALAR_MAP
 from graphql_schema.schema import schema as tally_schema
 

@@ -1,6 +1,6 @@
 """R13/R4: a batch's items are read exactly as graphql-core reads them, only faster.
 
-`graphql_schema.fast_variables` coerces list variables with code compiled per type. Every case
+`graphql_schema.perf.variables` coerces list variables with code compiled per type. Every case
 here is answered by graphql-core too: the fast path must give an equal value of the same types,
 or step aside (`_Invalid`) exactly where graphql-core finds the value invalid.
 """
@@ -31,7 +31,7 @@ from graphql import (
 from graphql.utilities import coerce_input_value
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from graphql_schema.fast_variables import (
+from graphql_schema.perf.variables import (
     FastVariablesExecutionContext,
     _Invalid,
     compile_coercer,
@@ -248,7 +248,7 @@ def _sources(built: Any) -> dict[str, tuple[str, str, Any]]:
 
 
 def test_r13_the_served_schema_uses_the_fast_path():
-    # Through graphql_schema.fast_output's context, which adds the output side to this one.
+    # Through graphql_schema.perf.output's context, which adds the output side to this one.
     assert issubclass(tally_schema.execution_context_class, FastVariablesExecutionContext)
     assert tally_schema.execution_context_class.build.__func__ is (
         FastVariablesExecutionContext.build.__func__

@@ -50,7 +50,7 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path
 from strawberry.types.field import StrawberryField
 
-from graphql_schema.fast_variables import FastVariablesExecutionContext
+from graphql_schema.perf.variables import FastVariablesExecutionContext
 
 Read = Callable[[Any], Any]
 # (response name, reader, coerce_output_value, non-null); a constant in place of `coerce`
