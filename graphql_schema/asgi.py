@@ -19,11 +19,9 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from app.catalog import load_catalog
-from app.catalog.store import seed_catalog
 from app.config import Settings
-from app.db import close_database, open_database
 from app.query_budget import query_budget
+from app.startup import close_database, start_database
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -105,11 +103,6 @@ class TallyGraphQL(GraphQL[Context, None]):
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
-
-
-async def start_database(settings: Settings) -> None:
-    await open_database(settings.database_url)
-    await seed_catalog(load_catalog(settings.catalog_path))
 
 
 def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette:

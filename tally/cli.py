@@ -79,8 +79,7 @@ def serve(
 
 
 async def _migrate(settings: Settings) -> None:
-    from app.db import close_database
-    from graphql_schema.asgi import start_database
+    from app.startup import close_database, start_database
 
     await start_database(settings)
     await close_database()
@@ -118,10 +117,9 @@ async def _create_workspace(
     interval: BillingInterval | None,
     trial: bool,
 ) -> tuple[str, str]:
-    from app.db import close_database
     from app.errors import DomainError
+    from app.startup import close_database, start_database
     from app.workspaces.service import NewWorkspace, create_workspace
-    from graphql_schema.asgi import start_database
 
     await start_database(settings)
     try:
@@ -149,8 +147,7 @@ def scheduler() -> None:
 
 
 async def _run_scheduler(settings: Settings) -> None:
-    from app.db import close_database
-    from graphql_schema.asgi import start_database
+    from app.startup import close_database, start_database
     from jobs.scheduler import Scheduler
 
     await start_database(settings)
@@ -247,8 +244,7 @@ PROGRESS_FROM = 100  # workspaces: below this a bar only flickers
 async def _run_jobs(settings: Settings, names: list[str], now: datetime, batch: int) -> int:
     from rich.progress import Progress
 
-    from app.db import close_database
-    from graphql_schema.asgi import start_database
+    from app.startup import close_database, start_database
     from jobs.registry import due, run_job
 
     await start_database(settings)
