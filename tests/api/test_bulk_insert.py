@@ -64,17 +64,17 @@ CASES = {
 
 
 @pytest.mark.parametrize("rows", CASES.values(), ids=CASES.keys())
-async def test_r24_insert_many_reads_back_exactly(probe, rows):
+async def test_insert_many_reads_back_exactly(probe, rows):
     await insert_many(probe, TABLE, COLUMNS, rows)
     assert await read_back(probe) == sorted(rows, key=lambda row: row[0])
 
 
-async def test_r24_insert_many_of_nothing_writes_nothing(probe):
+async def test_insert_many_of_nothing_writes_nothing(probe):
     await insert_many(probe, TABLE, COLUMNS, [])
     assert await read_back(probe) == []
 
 
-def test_r24_postgres_statement_sends_repeated_values_once():
+def test_postgres_statement_sends_repeated_values_once():
     query, args = _unnest_insert(
         "t",
         [("a", "text"), ("b", "bigint"), ("at", "timestamptz")],
@@ -87,13 +87,13 @@ def test_r24_postgres_statement_sends_repeated_values_once():
     assert args == ["x", [1, 2], AT]
 
 
-def test_r24_postgres_statement_keeps_one_array_when_nothing_varies():
+def test_postgres_statement_keeps_one_array_when_nothing_varies():
     query, args = _unnest_insert("t", [("a", "text"), ("b", "bigint")], [("x", 1)] * 2)
     assert query == "INSERT INTO t (a, b) SELECT u.a, $2::bigint FROM unnest($1::text[]) AS u(a)"
     assert args == [["x", "x"], 1]
 
 
-def test_r24_postgres_statement_keeps_instants_apart_across_a_dst_fold():
+def test_postgres_statement_keeps_instants_apart_across_a_dst_fold():
     # 01:30 happens twice in New York on 2025-11-02: equal in Python, an hour apart in time.
     early = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
     late = early.replace(fold=1)
@@ -116,7 +116,7 @@ REF_B = uuid.UUID("0e9a4c55-1f6b-4a7e-8a2b-3c4d5e6f7a81")
     [[REF_A, REF_A, REF_A], [REF_A, REF_B, REF_A], [None, REF_B], [REF_B, uuid.UUID(str(REF_B))]],
     ids=["one object", "varying", "with NULL", "equal, not the same object"],
 )
-async def test_r24_insert_many_takes_uuids_as_postgres_does_and_as_text_on_sqlite(database, refs):
+async def test_insert_many_takes_uuids_as_postgres_does_and_as_text_on_sqlite(database, refs):
     conn = connection()
     column = "UUID" if database.is_postgres else "CHAR(36)"  # tortoise's UUIDField on each
     await fetch(conn, "DROP TABLE IF EXISTS bulk_uuid_probe")

@@ -158,7 +158,7 @@ async def test_expected_errors_are_not_logged_as_failures(api, caplog):
     assert "Traceback" not in caplog.text and "NotFound" not in caplog.text
 
 
-async def test_r13_an_unknown_operation_name_no_encoder_can_write_is_a_400(api):
+async def test_an_unknown_operation_name_no_encoder_can_write_is_a_400(api):
     """Strawberry's reason echoes the operationName: a lone surrogate in it (JSON's "\\ud800")
     made the plain-text answer fail to encode, a 500 instead of this 400."""
     t = await api.create_workspace("launch")

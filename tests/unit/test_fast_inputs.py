@@ -1,4 +1,4 @@
-"""R13/R4: a batch's input objects are built exactly as strawberry's generic conversion builds
+"""A batch's input objects are built exactly as strawberry's generic conversion builds
 them. `RecordUsageBatchInput` and `RecordUsageInput` carry their own `from_input` (speed);
 with those taken away, strawberry converts the same values field by field, and the two must
 give equal objects of the same types."""
@@ -69,7 +69,7 @@ def generic():
     return run
 
 
-def test_r13_batch_inputs_are_strawberrys_own(generic):
+def test_batch_inputs_are_strawberrys_own(generic):
     for cls in (RecordUsageBatchInput, RecordUsageInput):
         assert cls.__strawberry_definition__.from_input is not None  # the fast path is on
     rng = random.Random(20261202)
@@ -82,7 +82,7 @@ def test_r13_batch_inputs_are_strawberrys_own(generic):
         assert [type(i.kind) for i in fast.items] == [type(i.kind) for i in plain.items]
 
 
-def test_r13_the_batch_input_has_only_its_items():
+def test_the_batch_input_has_only_its_items():
     """`_batch_from_input` builds the batch from `items` alone: a field added to
     RecordUsageBatchInput must be added there too, or it would be silently dropped."""
     fields = RecordUsageBatchInput.__strawberry_definition__.fields

@@ -1,4 +1,5 @@
-"""R13/R24: answers are completed exactly as graphql-core completes them, only faster.
+"""The fast output path (graphql_schema.perf.output): answers are completed exactly as
+graphql-core completes them, only faster.
 
 `graphql_schema.perf.output` completes objects whose selected fields are plain leaf reads
 itself. Every query here runs twice, through that context and through strawberry's own, and
@@ -356,16 +357,16 @@ PLAIN_FIELDS = "name count ratio flag ident color amount at note doubled maybe s
         ("{ mixed { ... on Other { code child { name } } } }", 4, 0),
     ],
 )
-async def test_r24_answers_are_those_of_graphql_core(query, taken, handed_back):
+async def test_answers_are_those_of_graphql_core(query, taken, handed_back):
     assert await _same(query) == (taken, handed_back)
 
 
-async def test_r24_a_schema_extension_that_wraps_resolvers_turns_the_fast_path_off():
+async def test_a_schema_extension_that_wraps_resolvers_turns_the_fast_path_off():
     schemas = _pair(Query, extensions=[Shouting])
     assert await _same(f"{{ items {{ {PLAIN_FIELDS} }} }}", schemas) == (0, 0)
 
 
-async def test_r24_random_selections_answer_as_graphql_core():
+async def test_random_selections_answer_as_graphql_core():
     """Random selections of the fields above, in random order and with aliases."""
     fields = [*PLAIN_FIELDS.split(), "strict", "number", "boom", "softBoom", "withInfo", "shout"]
     rng = random.Random(20261202)
@@ -381,7 +382,7 @@ async def test_r24_random_selections_answer_as_graphql_core():
     assert taken_total > 100  # the fast path did answer part of them
 
 
-async def test_r24_the_served_schema_completes_plain_objects_itself():
+async def test_the_served_schema_completes_plain_objects_itself():
     assert issubclass(tally_schema.execution_context_class, FastOutputExecutionContext)
 
 
@@ -423,7 +424,7 @@ class OtherQuery:
         return [Leaf(name="a"), Leaf(name="b")]
 
 
-async def test_r24_field_classes_of_their_own_and_async_type_resolvers_are_graphql_cores():
+async def test_field_classes_of_their_own_and_async_type_resolvers_are_graphql_cores():
     schemas = _pair(OtherQuery, types=[Leaf])
     assert await _same("{ money { amount units } }", schemas) == (0, 0)
     assert await _same_and_no_coroutine_dropped("{ nodes { name } }", schemas) == (2, 0)
@@ -480,7 +481,7 @@ class AwaitingQuery:
 @pytest.mark.parametrize(
     ("query", "taken"), [("{ stored { name } }", 1), ("{ shapes { name } }", 2)]
 )
-async def test_r24_type_resolvers_that_answer_with_awaitables_are_graphql_cores(query, taken):
+async def test_type_resolvers_that_answer_with_awaitables_are_graphql_cores(query, taken):
     """Found in review: an interface's type resolver may answer with an awaitable, even one it
     keeps. The list path never asks one (only strawberry's unions, which answer a name)."""
     schemas = _pair(AwaitingQuery, types=[StoredLeaf, Square])

@@ -1,4 +1,5 @@
-"""R13/R4: a batch's items are read exactly as graphql-core reads them, only faster.
+"""The fast variables path (graphql_schema.perf.variables): a batch's items are read exactly
+as graphql-core reads them, only faster.
 
 `graphql_schema.perf.variables` coerces list variables with code compiled per type. Every case
 here is answered by graphql-core too: the fast path must give an equal value of the same types,
@@ -147,11 +148,11 @@ def _check(type_name: str, value: Any) -> bool:
 
 
 @pytest.mark.parametrize(("type_name", "value"), CASES)
-def test_r13_the_fast_path_reads_each_value_as_graphql_core_does(type_name, value):
+def test_the_fast_path_reads_each_value_as_graphql_core_does(type_name, value):
     _check(type_name, value)
 
 
-def test_r13_valid_and_invalid_cases_are_both_covered():
+def test_valid_and_invalid_cases_are_both_covered():
     outcomes = [_check(t, v) for t, v in CASES]
     assert outcomes.count(True) >= 10 and outcomes.count(False) >= 10
 
@@ -174,7 +175,7 @@ ODD_VALUES += [[], [1], {}, {"a": 1}, "ENRICHMENT", "12", Undefined]
 FIELDS = [*_item(0), "ownApiKey", "sentAt", "model", "inputTokens", "outputTokens", "nope"]
 
 
-def test_r13_thousands_of_mutated_batch_items_read_alike():
+def test_thousands_of_mutated_batch_items_read_alike():
     """recordUsageBatch's real input type, with fields dropped, added and given odd values."""
     rng = random.Random(20261202)
     valid = 0
@@ -191,7 +192,7 @@ def test_r13_thousands_of_mutated_batch_items_read_alike():
     assert 300 < valid < 2700, valid  # both kinds were exercised
 
 
-def test_r13_types_it_does_not_take_are_left_to_graphql_core():
+def test_types_it_does_not_take_are_left_to_graphql_core():
     one_of = GraphQLInputObjectType(
         "OneOf", {"a": GraphQLInputField(GraphQLInt), "b": GraphQLInputField(GraphQLInt)},
         is_one_of=True,
@@ -228,7 +229,7 @@ def _build(cls: type, variables: dict[str, Any]) -> Any:
         {},
     ],
 )
-def test_r13_requests_build_alike_with_the_same_values_or_the_same_errors(variables):
+def test_requests_build_alike_with_the_same_values_or_the_same_errors(variables):
     fast = _build(FastVariablesExecutionContext, variables)
     plain = _build(StrawberryGraphQLCoreExecutionContext, variables)
     if isinstance(plain, list):
@@ -247,7 +248,7 @@ def _sources(built: Any) -> dict[str, tuple[str, str, Any]]:
     }
 
 
-def test_r13_the_served_schema_uses_the_fast_path():
+def test_the_served_schema_uses_the_fast_path():
     # Through graphql_schema.perf.output's context, which adds the output side to this one.
     assert issubclass(tally_schema.execution_context_class, FastVariablesExecutionContext)
     assert tally_schema.execution_context_class.build.__func__ is (
@@ -256,7 +257,7 @@ def test_r13_the_served_schema_uses_the_fast_path():
 
 
 @pytest.mark.parametrize("values", [[2, 3], [2, "x"], [[2]]])
-def test_r13_an_iterator_is_left_to_graphql_core_unread(values):
+def test_an_iterator_is_left_to_graphql_core_unread(values):
     """Python callers may pass an iterator, which can be read once: the fast path must not."""
     fast = _build(FastVariablesExecutionContext, {"items": [_item(0)], "more": (v for v in values)})
     plain = _build(

@@ -1,4 +1,4 @@
-"""R24 on PostgreSQL: pooled connections skip asyncpg's reset query (app.db.PooledConnection),
+"""On PostgreSQL: pooled connections skip asyncpg's reset query (app.db.PooledConnection),
 and what that query would have cleaned up still cannot reach the next request: a transaction
 left open is rolled back when its connection goes back to the pool."""
 
@@ -27,7 +27,7 @@ async def observer(database):
     await conn.close()
 
 
-async def test_r24_pooled_connections_send_no_reset_query(pool, observer):
+async def test_pooled_connections_send_no_reset_query(pool, observer):
     async with pool.acquire() as conn:
         assert type(conn._con) is PooledConnection
         assert conn._con.get_reset_query() == ""
@@ -40,7 +40,7 @@ async def test_r24_pooled_connections_send_no_reset_query(pool, observer):
     ]
 
 
-async def test_r24_a_transaction_left_open_is_rolled_back_on_release(pool, observer):
+async def test_a_transaction_left_open_is_rolled_back_on_release(pool, observer):
     async with pool.acquire() as conn:
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         transaction = conn.transaction()
@@ -67,7 +67,7 @@ def _strings(path: Path) -> list[str]:
         return [t.string for t in tokens if t.type == tokenize.STRING]
 
 
-def test_r24_no_code_takes_session_state_a_pooled_connection_would_keep():
+def test_no_code_takes_session_state_a_pooled_connection_would_keep():
     """What asyncpg's reset query undid, nothing here does: the one advisory lock is the
     migrator's, on a connection of its own (app/db.py). A new one must not come in unnoticed."""
     root = Path(__file__).resolve().parents[2]
