@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-from tortoise import Tortoise, connections
+from tortoise import Tortoise, get_connection
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
@@ -38,7 +38,7 @@ def _with_defaults(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(params), parts.fragment))
 
 
-class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types
     """A pooled connection that skips asyncpg's reset query on release.
 
     The default query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is one more round
@@ -143,7 +143,7 @@ async def close_database() -> None:
 
 
 def connection() -> BaseDBAsyncClient:
-    return connections.get("default")
+    return get_connection("default")
 
 
 def in_list(values: Sequence[Any], start: int = 1) -> str:

@@ -50,7 +50,8 @@ def _encodable(value: Any) -> Any:
     """What the encoder cannot write itself: a dataclass as the dict of its fields (as
     `dataclasses.asdict` gives, without its deep copies), anything else canonically spelled.
     The JSON is the one fingerprints were always taken of, so those recorded before match."""
-    names = _field_names(type(value))
+    cls: type = type(value)  # `type`, which mypy knows is hashable; `type[Any]` it does not
+    names = _field_names(cls)
     if names is not None:
         return {name: getattr(value, name) for name in names}
     return _canonical(value)
@@ -59,7 +60,8 @@ def _encodable(value: Any) -> Any:
 def request_hash(operation: str, request: Any) -> str:
     """A fingerprint of what was asked (parsed, not as typed), so a reused key with another
     request is caught and a true retry is not."""
-    body = _encodable(request) if _field_names(type(request)) is not None else dict(request)
+    cls: type = type(request)
+    body = _encodable(request) if _field_names(cls) is not None else dict(request)
     body.pop("idempotency_key", None)
     text = _encode({"operation": operation, "request": body})
     return hashlib.sha256(text.encode()).hexdigest()
@@ -75,7 +77,7 @@ def _one_encoder() -> Callable[[Any], str]:
     (half of the 6 µs a fingerprint took). The same arguments `JSONEncoder.iterencode` passes
     for `_ENCODER`, but no circular-reference markers: a request is a tree of dataclasses, and
     a cycle would still end in an error (RecursionError instead of ValueError)."""
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
     if make is None:  # an interpreter without the C accelerator
         return _ENCODER.encode
     e = _ENCODER

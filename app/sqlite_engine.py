@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -28,25 +29,33 @@ from app.query_budget import count_query
 
 
 class _Counted(SqliteClient):
-    """Every statement counts against the request's budget (app.query_budget)."""
+    """Every statement counts against the request's budget (app.query_budget).
 
-    async def execute_insert(self, query: str, values: list) -> int:
+    tortoise's `translate_exceptions` decorator drops the return types of the methods it
+    wraps, hence the annotated results below."""
+
+    async def execute_insert(self, query: str, values: list[Any]) -> int:
         count_query()
-        return await super().execute_insert(query, values)
+        row_id: int = await super().execute_insert(query, values)
+        return row_id
 
-    async def execute_many(self, query: str, values: list[list]) -> None:
+    async def execute_many(self, query: str, values: list[list[Any]]) -> None:
         count_query()
         await super().execute_many(query, values)
 
     async def execute_query(
-        self, query: str, values: list | None = None
-    ) -> tuple[int, Sequence[dict]]:
+        self, query: str, values: list[Any] | None = None
+    ) -> tuple[int, Sequence[dict[str, Any]]]:
         count_query()
-        return await super().execute_query(query, values)
+        result: tuple[int, Sequence[dict[str, Any]]] = await super().execute_query(query, values)
+        return result
 
-    async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
+    async def execute_query_dict(
+        self, query: str, values: list[Any] | None = None
+    ) -> list[dict[str, Any]]:
         count_query()
-        return await super().execute_query_dict(query, values)
+        rows: list[dict[str, Any]] = await super().execute_query_dict(query, values)
+        return rows
 
     async def execute_script(self, query: str) -> None:
         count_query()

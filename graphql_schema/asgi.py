@@ -44,10 +44,11 @@ class TallyGraphQL(GraphQL[Context, None]):
         )
         self.settings = settings
 
+    # HTTP only: strawberry's signature also takes the WebSocket this view never serves.
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, settings=self.settings)
 
-    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> Response:
         return ide_response()
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -76,7 +77,7 @@ class TallyGraphQL(GraphQL[Context, None]):
             reason = error.reason.encode("utf-8", "backslashreplace").decode()
             return error_response(error.status_code, code, reason)
 
-    async def process_result(  # type: ignore[override]
+    async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         """Every error leaves with a code; unexpected ones are logged here and masked."""
@@ -87,13 +88,14 @@ class TallyGraphQL(GraphQL[Context, None]):
             result.errors = coded
         return process_result(result)
 
+    # No batching: strawberry's signature also takes the list of results of a batch.
     def create_response(  # type: ignore[override]
         self, response_data: GraphQLHTTPResponse, sub_response: Response
     ) -> Response:
         """A request that failed as a whole for its size or shape is a 400, for a lost
         database a 503 with Retry-After; anything that executed is a 200."""
         response = super().create_response(response_data, sub_response)
-        status = request_status(response_data)  # type: ignore[arg-type]
+        status = request_status(response_data)
         if status is not None:
             response.status_code = status
             if status == 503:

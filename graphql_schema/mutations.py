@@ -19,9 +19,10 @@ from app.plans.subscriptions import (
 )
 from app.runs.service import RunRequest, end_run, start_run
 from app.units import units_to_credits
-from app.usage.charging import UsageReport, charge_batch
+from app.usage.charging import charge_batch
 from app.usage.charging import charge_one as record_usage
 from app.usage.costs import Usage
+from app.usage.items import UsageReport
 from app.usage.queries import workspace_of_charge
 from app.usage.refunds import RefundRequest, refund_charge
 from app.validation import credit_amount
@@ -156,7 +157,7 @@ class Mutation:
                 actions, credits = actions + outcome.actions, credits + outcome.credits
         charged = len(results) - sum(isinstance(r, Refusal) for r in results)
         return RecordUsageBatchResult(
-            results=results,  # type: ignore[arg-type]
+            results=results,
             charged=charged,
             refused=len(results) - charged,
             actions=actions,

@@ -64,7 +64,7 @@ def estimate_of(result: RunEstimate) -> Estimate:
     c = result.coverage
     options = [
         EstimateOptionType(
-            kind=o.option.usage.kind,  # type: ignore[arg-type]
+            kind=o.option.usage.kind,
             provider=o.option.usage.provider,
             data_type=o.option.usage.data_type,
             model=o.option.usage.model,
@@ -78,7 +78,7 @@ def estimate_of(result: RunEstimate) -> Estimate:
     ]
     coverage = EstimateCoverage(
         covered=c.covered,
-        refusal=c.refusal,  # type: ignore[arg-type]
+        refusal=c.refusal,
         actions_remaining=c.actions_remaining,
         actions_covered=c.actions_covered,
         data_credits_available=units_to_credits(c.credits_available),
@@ -174,7 +174,10 @@ class Query:
         workspace_id = await info.context.workspace_id()
         workbook = None if workbook_id is None else await get_workbook(workspace_id, workbook_id)
         page = await ledger_page(
-            workspace_id, first=first, after=after, workbook_id=workbook and workbook.id
+            workspace_id,
+            first=first,
+            after=after,
+            workbook_id=None if workbook is None else workbook.id,
         )
         return LedgerConnection.of(page.entries, page.has_next_page)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, ValueNode, print_ast, value_from_ast_untyped
+from strawberry.types.scalar import ScalarDefinition
 
 from app.errors import InvalidInput
 from app.validation import parse_instant
@@ -77,4 +78,7 @@ DateTime = strawberry.scalar(
     parse_literal=_literal_parser("DateTime", _parse_instant),
 )
 
-SCALAR_MAP = {decimal.Decimal: Decimal, datetime: DateTime}
+SCALAR_MAP: dict[object, ScalarDefinition] = {
+    decimal.Decimal: Decimal,
+    datetime: DateTime,
+}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from app.kinds import BillingInterval, UsageKind
 from app.units import credits_to_units, usd_to_cents
@@ -78,7 +79,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     return parse_catalog(tomllib.loads(text))
 
 
-def parse_catalog(data: dict) -> Catalog:
+def parse_catalog(data: dict[str, Any]) -> Catalog:
     b = data.get("billing", {})
     billing = BillingSpec(
         credit_price_usd=Decimal(b.get("credit_price_usd", "0.04")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
+from typing import cast
 
 from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
 from app.db import connection, fetch, in_list
@@ -110,7 +111,7 @@ def _plan_spec(plan: Plan, tiers: list[int]) -> PlanSpec:
 async def list_plans() -> list[PlanSpec]:
     tiers: dict[str, list[int]] = {}
     for tier in await PlanTier.all():
-        tiers.setdefault(tier.plan_id, []).append(tier.monthly_credits)  # type: ignore[attr-defined]
+        tiers.setdefault(tier.plan_id, []).append(tier.monthly_credits)
     plans = await Plan.all().order_by("rank", "code")
     return [_plan_spec(p, tiers.get(p.code, [])) for p in plans]
 
@@ -119,8 +120,9 @@ async def get_plan(code: str) -> PlanSpec | None:
     plan = await Plan.get_or_none(code=code)
     if plan is None:
         return None
-    tiers = await PlanTier.filter(plan_id=code).values_list("monthly_credits", flat=True)
-    return _plan_spec(plan, list(tiers))  # type: ignore[arg-type]
+    query = PlanTier.filter(plan_id=code).values_list("monthly_credits", flat=True)
+    tiers = cast(list[int], await query)  # flat: the column's values, not rows (tortoise's type)
+    return _plan_spec(plan, list(tiers))
 
 
 def _price_spec(row: Price) -> PriceSpec:

@@ -160,9 +160,13 @@ def delta_of_refund(
 
 
 class _Amounts(Protocol):
-    actions: int
-    credits: int
-    results: int
+    # Read-only, so frozen dataclasses (UsageDelta) and named tuples (ChargeRecord) qualify.
+    @property
+    def actions(self) -> int: ...
+    @property
+    def credits(self) -> int: ...
+    @property
+    def results(self) -> int: ...
 
 
 _Amounted = TypeVar("_Amounted", bound=_Amounts)
@@ -244,16 +248,17 @@ def day_range(start: datetime, end: datetime) -> tuple[date, date]:
 
 def row_of(delta: UsageDelta, dims: Sequence[UsageDimension]) -> UsageRow:
     """The delta's keys for the chosen dimensions (the others None), with its sums."""
-    values = {
-        UsageDimension.DAY: delta.day,
-        UsageDimension.CYCLE: delta.period_start,
-        UsageDimension.WORKBOOK: delta.workbook_id,
-        UsageDimension.TABLE: delta.table_id,
-        UsageDimension.PROVIDER: delta.provider,
-        UsageDimension.KIND: delta.kind,
-    }
-    keys = {KEY_FIELD[d]: values[d] for d in dims}
-    return UsageRow(**keys, actions=delta.actions, credits=delta.credits, results=delta.results)
+    return UsageRow(
+        day=delta.day if UsageDimension.DAY in dims else None,
+        cycle_start=delta.period_start if UsageDimension.CYCLE in dims else None,
+        workbook_id=delta.workbook_id if UsageDimension.WORKBOOK in dims else None,
+        table_id=delta.table_id if UsageDimension.TABLE in dims else None,
+        provider=delta.provider if UsageDimension.PROVIDER in dims else None,
+        kind=delta.kind if UsageDimension.KIND in dims else None,
+        actions=delta.actions,
+        credits=delta.credits,
+        results=delta.results,
+    )
 
 
 def group_deltas(deltas: Iterable[UsageDelta], dims: Sequence[UsageDimension]) -> list[UsageRow]:

@@ -100,8 +100,7 @@ def _alike(c: Charge) -> tuple[Any, ...]:
     """Everything `delta_of_charge` reads but the amounts. Equal datetimes on either side of a
     DST fold are different instants, so their offsets count too."""
     offsets = (c.created_at.utcoffset(), c.period_start and c.period_start.utcoffset())
-    workbook_id = c.workbook_id  # type: ignore[attr-defined]
-    alike = (c.created_at, c.period_start, workbook_id, c.table_id, c.kind, c.provider, c.model)
+    alike = (c.created_at, c.period_start, c.workbook_id, c.table_id, c.kind, c.provider, c.model)
     return (*alike, c.own_api_key, *offsets)
 
 
@@ -109,7 +108,7 @@ def _charge_delta(charge: Charge, actions: int, credits: int, results: int) -> U
     return delta_of_charge(
         created_at=charge.created_at,
         period_start=_cycle_of(charge),
-        workbook_id=charge.workbook_id,  # type: ignore[attr-defined]
+        workbook_id=charge.workbook_id,
         table_id=charge.table_id,
         kind=charge.kind,
         provider=charge.provider,
@@ -126,7 +125,7 @@ def refund_usage(charge: Charge, refund: Refund) -> UsageDelta:
     return delta_of_refund(
         created_at=refund.created_at,
         period_start=_cycle_of(refund),
-        workbook_id=charge.workbook_id,  # type: ignore[attr-defined]
+        workbook_id=charge.workbook_id,
         table_id=charge.table_id,
         kind=charge.kind,
         provider=charge.provider,

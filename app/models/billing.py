@@ -1,7 +1,15 @@
 """What the scheduler did to each cycle, and what each cycle is billed in money (R14-R21)."""
 
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.models.workspace import Workspace
 
 
 class Renewal(Model):
@@ -9,9 +17,10 @@ class Renewal(Model):
     scheduler, retry or crash can renew, grant or cap the same period twice (R14)."""
 
     id = fields.BigIntField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="renewals", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     period_start = fields.DatetimeField()  # the boundary this renewal opened
     kind = fields.CharField(max_length=16)  # ACTIONS, CYCLE or TRIAL_END
     plan_code = fields.CharField(max_length=32)  # the plan from this boundary on
@@ -34,9 +43,10 @@ class BillingCharge(Model):
     """Money owed for one cycle: a plan fee, an upgrade proration or a top-up (R19, R20)."""
 
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="billing_charges", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     kind = fields.CharField(max_length=16)  # PLAN_FEE, PRORATION or TOP_UP
     period_start = fields.DatetimeField()  # the cycle it is billed on
     plan_code = fields.CharField(max_length=32)

@@ -1,5 +1,7 @@
 """The plan and price catalogs, seeded from a data file and editable by the operator (R4)."""
 
+from __future__ import annotations
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -20,7 +22,10 @@ class Plan(Model):
 
 class PlanTier(Model):
     id = fields.IntField(primary_key=True)
-    plan = fields.ForeignKeyField("tally.Plan", related_name="tiers", on_delete=fields.RESTRICT)
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "tally.Plan", related_name="tiers", on_delete=fields.RESTRICT
+    )
+    plan_id: str
     monthly_credits = fields.IntField()
 
     class Meta:

@@ -1,7 +1,15 @@
 """Daily usage rollups: what usage history reads instead of every charge (R24)."""
 
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.models.workspace import Workbook, Workspace
 
 
 class UsageDaily(Model):
@@ -12,14 +20,16 @@ class UsageDaily(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="usage_daily", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     day = fields.DateField()
     period_start = fields.DatetimeField()
-    workbook = fields.ForeignKeyField(
+    workbook: fields.ForeignKeyRelation[Workbook] = fields.ForeignKeyField(
         "tally.Workbook", related_name="usage_daily", on_delete=fields.RESTRICT
     )
+    workbook_id: uuid.UUID
     table_id = fields.CharField(max_length=200, default="")
     provider = fields.CharField(max_length=64, default="")  # the model name for AI
     kind = fields.CharField(max_length=32)

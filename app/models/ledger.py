@@ -1,7 +1,15 @@
 """Charges, refunds, the append-only ledger and idempotency records (R13, R22, R24)."""
 
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.models.workspace import Workbook, Workspace
 
 
 # On PostgreSQL a charge's workspace, workbook and run, and the workspace of a ledger entry and
@@ -11,12 +19,14 @@ class Charge(Model):
     """One recorded usage report: what it cost on both meters, and what was refunded."""
 
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="charges", on_delete=fields.RESTRICT
     )
-    workbook = fields.ForeignKeyField(
+    workspace_id: uuid.UUID
+    workbook: fields.ForeignKeyRelation[Workbook] = fields.ForeignKeyField(
         "tally.Workbook", related_name="charges", on_delete=fields.RESTRICT
     )
+    workbook_id: uuid.UUID
     table_id = fields.CharField(max_length=200, null=True)
     kind = fields.CharField(max_length=32)
     provider = fields.CharField(max_length=64, null=True)
@@ -33,9 +43,10 @@ class Charge(Model):
     spend_epoch = fields.IntField(null=True)  # the workbook limit epoch it counted in, if any
     idempotency_key = fields.CharField(max_length=255)
     created_at = fields.DatetimeField()
-    run = fields.ForeignKeyField(
+    run: fields.ForeignKeyNullableRelation[Run] = fields.ForeignKeyField(
         "tally.Run", related_name="run_charges", null=True, on_delete=fields.RESTRICT
     )
+    run_id: uuid.UUID | None
     sent_at = fields.DatetimeField(null=True)  # when the request was sent, for runs (R23)
     period_start = fields.DatetimeField(null=True)  # the stored cycle it counted in (R33)
 
@@ -46,12 +57,14 @@ class Charge(Model):
 
 class Refund(Model):
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="refunds", on_delete=fields.RESTRICT
     )
-    charge = fields.ForeignKeyField(
+    workspace_id: uuid.UUID
+    charge: fields.ForeignKeyRelation[Charge] = fields.ForeignKeyField(
         "tally.Charge", related_name="refunds", on_delete=fields.RESTRICT
     )
+    charge_id: uuid.UUID
     results = fields.IntField()
     credits = fields.BigIntField()
     reason = fields.CharField(max_length=500, null=True)
@@ -70,9 +83,10 @@ class LedgerEntry(Model):
     """
 
     id = fields.BigIntField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="ledger", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     entry_type = fields.CharField(max_length=32)
     meter = fields.CharField(max_length=16)
     amount = fields.BigIntField()
@@ -92,9 +106,10 @@ class IdempotencyRecord(Model):
     """Claims a client key for one request, in the same transaction as its effect."""
 
     id = fields.BigIntField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="idempotency_records", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     key = fields.CharField(max_length=255)
     operation = fields.CharField(max_length=32)
     request_hash = fields.CharField(max_length=64)
@@ -113,12 +128,14 @@ class Run(Model):
     """
 
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="runs", on_delete=fields.RESTRICT
     )
-    workbook = fields.ForeignKeyField(
+    workspace_id: uuid.UUID
+    workbook: fields.ForeignKeyRelation[Workbook] = fields.ForeignKeyField(
         "tally.Workbook", related_name="runs", on_delete=fields.RESTRICT
     )
+    workbook_id: uuid.UUID
     table_id = fields.CharField(max_length=200, null=True)
     name = fields.CharField(max_length=200, null=True)
     status = fields.CharField(max_length=16)

@@ -1,5 +1,9 @@
 """Workspaces with their two meters, their API keys and their workbooks."""
 
+from __future__ import annotations
+
+import uuid
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -35,9 +39,10 @@ class Workspace(Model):
 
 class ApiKey(Model):
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="api_keys", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     name = fields.CharField(max_length=200)
     role = fields.CharField(max_length=16)
     key_hash = fields.CharField(max_length=64, unique=True)  # sha256 of the secret
@@ -51,9 +56,10 @@ class ApiKey(Model):
 
 class Workbook(Model):
     id = fields.UUIDField(primary_key=True)
-    workspace = fields.ForeignKeyField(
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
         "tally.Workspace", related_name="workbooks", on_delete=fields.RESTRICT
     )
+    workspace_id: uuid.UUID
     name = fields.CharField(max_length=200)
     spend_limit = fields.BigIntField(null=True)  # R11, units; None = no limit
     spent = fields.BigIntField(default=0)  # units counted since the limit was set

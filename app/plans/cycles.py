@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.kinds import BillingInterval
 
@@ -45,5 +45,5 @@ def fraction_left(start: datetime, end: datetime, now: datetime) -> tuple[int, i
     return left, total
 
 
-def _micros(delta) -> int:  # timedelta -> whole microseconds, exactly
+def _micros(delta: timedelta) -> int:  # whole microseconds, exactly
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -56,8 +56,9 @@ class Scope:
     workspace_ids: Collection[uuid.UUID] | None = None
 
 
-def _where(now: datetime, scope: Scope, skip: Collection[uuid.UUID]) -> tuple[str, list]:
-    clauses, args = ["actions_period_end <= $1"], [now]
+def _where(now: datetime, scope: Scope, skip: Collection[uuid.UUID]) -> tuple[str, list[object]]:
+    clauses = ["actions_period_end <= $1"]
+    args: list[object] = [now]
     if scope.trials_only:
         clauses.append(f"status = '{WorkspaceStatus.TRIALING.value}'")
     for ids, op in ((scope.workspace_ids, "IN"), (skip or None, "NOT IN")):

@@ -109,7 +109,8 @@ async def _hold(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, units: int) ->
         units,
     )
     if row is not None:
-        return row["credits_held"]
+        held: int = row["credits_held"]
+        return held
     state = await fetch_one(
         conn,
         "SELECT credit_balance, credits_held FROM workspace WHERE id = $1",
@@ -127,11 +128,11 @@ async def _hold(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, units: int) ->
 async def _post(conn: BaseDBAsyncClient, run: Run, postings: list[Posting], now: datetime) -> None:
     await post(
         conn,
-        run.workspace_id,  # type: ignore[attr-defined]
+        run.workspace_id,
         EntryType.HOLD,
         postings,
         now,
-        workbook_id=run.workbook_id,  # type: ignore[attr-defined]
+        workbook_id=run.workbook_id,
         run_id=run.id,
     )
 
@@ -176,7 +177,7 @@ async def _release(conn: BaseDBAsyncClient, run: Run, now: datetime) -> None:
         conn,
         "UPDATE workspace SET credits_held = credits_held - $2 WHERE id = $1"
         " RETURNING credits_held",
-        str(run.workspace_id),  # type: ignore[attr-defined]
+        str(run.workspace_id),
         run.hold,
     )
     assert row is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
@@ -84,6 +84,14 @@ def _with_label(item: Item, error: InvalidInput | NotFound) -> InvalidInput | No
     return type(error)(f"{item.label}{error.message}")
 
 
+class _Respelled(TypedDict, total=False):
+    """The ids of a report spelled as stored: what `_normalized` changes, if anything."""
+
+    workbook_id: str
+    run_id: str | None
+    table_id: str | None
+
+
 class _Owned(NamedTuple):
     """What a report's workbook or run must be checked against before anything is charged."""
 
@@ -148,7 +156,7 @@ def _normalized(
             charge_rules.check_sent_at(report.sent_at, run_started, now)
     except InvalidInput as error:
         raise _with_label(item, error) from None
-    changes: dict[str, str | None] = {}
+    changes: _Respelled = {}
     workbook = workbooks[report.workbook_id]
     if report.workbook_id != workbook.id:
         changes["workbook_id"] = workbook.id
@@ -165,7 +173,7 @@ def _normalized(
         if report.table_id != (table_id := report.table_id or run.table_id):
             changes["table_id"] = table_id
     # Most clients already spell ids this way: a copy per item is a cost worth skipping.
-    return replace(report, **changes) if changes else report  # type: ignore[arg-type]
+    return replace(report, **changes) if changes else report
 
 
 async def _price(workspace_id: uuid.UUID, items: list[Item]) -> None:

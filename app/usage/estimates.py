@@ -22,7 +22,8 @@ def expected_results(records: int, hit_rate: Decimal | None) -> int:
     short (R4: only successful results are charged)."""
     if hit_rate is None:
         return records
-    if not Decimal(0) <= hit_rate <= Decimal(1) or hit_rate.as_tuple().exponent < -4:  # type: ignore[operator]
+    exponent = hit_rate.as_tuple().exponent  # a letter for NaN and the infinities
+    if not Decimal(0) <= hit_rate <= Decimal(1) or isinstance(exponent, str) or exponent < -4:
         raise InvalidInput(
             f"hitRate must be between 0 and 1 with at most 4 decimals; got {hit_rate}"
         )

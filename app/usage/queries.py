@@ -24,4 +24,4 @@ async def workspace_of_charge(charge_id: str) -> uuid.UUID:
     charge = await Charge.get_or_none(id=validation.object_id(charge_id, "charge"))
     if charge is None:
         raise NotFound(f"charge {charge_id} not found")
-    return charge.workspace_id  # type: ignore[attr-defined, no-any-return]
+    return charge.workspace_id

@@ -52,12 +52,12 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
         period_start = await _period_start(conn, workspace_id)
         if credits:
             await _return_credits(conn, workspace_id, charge, credits, refund_id, now)
-        if credits and charge.run_id is not None:  # type: ignore[attr-defined]
+        if credits and charge.run_id is not None:
             # A run's budget counts its spend net of refunds, like a workbook limit (R6, R11).
             await fetch(
                 conn,
                 "UPDATE run SET spent = spent - $2 WHERE id = $1",
-                str(charge.run_id),  # type: ignore[attr-defined]
+                str(charge.run_id),
                 credits,
             )
         refund = await Refund.create(
@@ -128,7 +128,7 @@ async def _return_credits(
         now,
         workbook_id=charge.workbook_id,
         charge_id=charge.id,
-        refund_id=refund_id,  # type: ignore[attr-defined]
+        refund_id=refund_id,
     )
     if charge.spend_epoch is not None:
         # Only a charge counted under the limit now in force lowers `spent` (R11).
@@ -136,7 +136,7 @@ async def _return_credits(
             conn,
             "UPDATE workbook SET spent = CASE WHEN spent > $2 THEN spent - $2 ELSE 0 END"
             " WHERE id = $1 AND spend_epoch = $3",
-            str(charge.workbook_id),  # type: ignore[attr-defined]
+            str(charge.workbook_id),
             credits,
             charge.spend_epoch,
         )

@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -30,8 +31,8 @@ class _RunTotals:
 
 @dataclass
 class Writes:
-    charges: list[tuple] = field(default_factory=list)
-    ledger: list[tuple] = field(default_factory=list)
+    charges: list[tuple[Any, ...]] = field(default_factory=list)
+    ledger: list[tuple[Any, ...]] = field(default_factory=list)
     accepted: list[tuple[Item, Debit]] = field(default_factory=list)
     limit_spent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     runs: dict[str, _RunTotals] = field(default_factory=lambda: defaultdict(_RunTotals))
@@ -169,6 +170,7 @@ async def write(
     await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
     await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
     # Daily rollups in the same transaction, so history is exact at every commit (R24).
+    # An accepted item's outcome is the ChargeRecord `record` made; history reads it as a charge.
     usage = charges_usage([item.outcome for item, _ in writes.accepted])  # type: ignore[misc]
     await add_usage(conn, workspace_id, usage)
 

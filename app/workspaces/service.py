@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import locks, validation
@@ -114,7 +115,12 @@ async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Worksp
 
 
 async def _insert_key(
-    conn, workspace_id: uuid.UUID, name: str, role: Role, secret: str, now: datetime
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    name: str,
+    role: Role,
+    secret: str,
+    now: datetime,
 ) -> ApiKey:
     return await ApiKey.create(
         using_db=conn,

@@ -41,6 +41,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLUnionType,
     Undefined,
+    get_nullable_type,
     is_abstract_type,
     is_leaf_type,
     is_non_null_type,
@@ -154,11 +155,17 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
         if any(details.node.directives for details in field_details_list):
             raise _Fallback  # @stream among them
         non_null = is_non_null_type(item_type)
-        named = item_type.of_type if non_null else item_type  # type: ignore[attr-defined]
-        abstract = is_abstract_type(named)
-        if abstract and not _strawberry_union(named):
-            raise _Fallback  # an interface's resolver may answer with an awaitable
-        if not abstract and not is_object_type(named):
+        named = get_nullable_type(item_type)
+        # Exactly one is set: the union whose items tell their own type, or the items' type.
+        abstract: GraphQLAbstractType | None = None
+        object_type: GraphQLObjectType | None = None
+        if is_abstract_type(named):
+            if not _strawberry_union(named):
+                raise _Fallback  # an interface's resolver may answer with an awaitable
+            abstract = named
+        elif is_object_type(named):
+            object_type = named
+        else:
             raise _Fallback  # leaves and nested lists: graphql-core's own loop
         completed: list[Any] = []
         is_awaitable = self.is_awaitable
@@ -170,8 +177,8 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
                 continue
             if isinstance(item, Exception) or is_awaitable(item):
                 raise _Fallback
-            runtime = self._runtime(named, item, info) if abstract else named
-            if runtime.is_type_of is not None:
+            runtime = self._runtime(abstract, item, info) if abstract is not None else object_type
+            if runtime is None or runtime.is_type_of is not None:
                 raise _Fallback
             grouped, deferred, *_ = self.collect_subfields(runtime, field_details_list)
             plan = None if deferred else self._plan(runtime, grouped)
@@ -184,13 +191,16 @@ class FastOutputExecutionContext(FastVariablesExecutionContext):
         self, abstract: GraphQLAbstractType, item: Any, info: GraphQLResolveInfo
     ) -> GraphQLObjectType:
         """The object type of `item` if graphql-core would accept it for `abstract`."""
-        name = abstract.resolve_type(item, info, abstract)  # type: ignore[misc]
+        resolve = abstract.resolve_type
+        if resolve is None:  # never for a strawberry union (`_strawberry_union`)
+            raise _Fallback
+        name = resolve(item, info, abstract)
         if not isinstance(name, str):
             raise _Fallback
         runtime = self.schema.get_type(name)
         if not is_object_type(runtime) or not self.schema.is_sub_type(abstract, runtime):
             raise _Fallback
-        return runtime  # type: ignore[return-value]
+        return runtime
 
     def _complete_plain(self, plan: list[Step], source: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -248,7 +258,7 @@ def _plan_of(
         read = reader_of(field)
         type_ = field_def.type
         non_null = is_non_null_type(type_)
-        leaf = type_.of_type if non_null else type_  # type: ignore[attr-defined]
+        leaf = type_.of_type if non_null else type_
         if read is None or not is_leaf_type(leaf):
             return None
         steps.append((response_name, read, leaf.coerce_output_value, non_null))

@@ -27,6 +27,7 @@ from graphql import (
     Undefined,
     get_operation_ast,
     is_input_object_type,
+    is_input_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -61,13 +62,13 @@ def compile_coercer(type_: GraphQLInputType) -> Coerce | None:
 
 def _compile(type_: GraphQLInputType, seen: frozenset[str]) -> Coerce:
     if is_non_null_type(type_):
-        return _non_null(_compile(type_.of_type, seen))  # type: ignore[union-attr]
+        return _non_null(_compile(type_.of_type, seen))
     if is_list_type(type_):
-        return _list(_compile(type_.of_type, seen))  # type: ignore[union-attr]
+        return _list(_compile(type_.of_type, seen))
     if is_input_object_type(type_):
-        return _input_object(type_, seen)  # type: ignore[arg-type]
+        return _input_object(type_, seen)
     if is_leaf_type(type_):
-        return _leaf(type_.coerce_input_value)  # type: ignore[union-attr]
+        return _leaf(type_.coerce_input_value)
     raise _Unsupported
 
 
@@ -150,10 +151,10 @@ def _input_object(type_: GraphQLInputObjectType, seen: frozenset[str]) -> Coerce
 def _coercer_for(schema: GraphQLSchema, type_name: str) -> Coerce | None:
     """Per schema and spelled variable type ("[RecordUsageInput!]!"), compiled once."""
     type_ = type_from_ast(schema, parse_type(type_name))
-    nullable = type_.of_type if is_non_null_type(type_) else type_  # type: ignore[union-attr]
-    if not is_list_type(nullable):
-        return None
-    return compile_coercer(type_)  # type: ignore[arg-type]
+    nullable = type_.of_type if is_non_null_type(type_) else type_
+    if not is_list_type(nullable) or not is_input_type(type_):
+        return None  # (a list of outputs: `compile_coercer` would give None too)
+    return compile_coercer(type_)
 
 
 def fast_list_variables(
@@ -192,7 +193,7 @@ class FastVariablesExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """
 
     @classmethod
-    def build(  # type: ignore[override]
+    def build(
         cls,
         schema: GraphQLSchema,
         document: DocumentNode,

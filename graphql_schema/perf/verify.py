@@ -34,7 +34,7 @@ def _check(what: str, fast: Any, plain: Any) -> None:
 
 class VerifiedExecutionContext(FastOutputExecutionContext):
     @classmethod
-    def build(cls, schema: Any, document: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def build(cls, schema: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
         built = super().build(schema, document, *args, **kwargs)
         plain = GraphQLCore.build(schema, document, *args, **kwargs)
         if isinstance(built, list) or isinstance(plain, list):  # errors: messages must agree

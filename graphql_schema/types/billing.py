@@ -71,7 +71,7 @@ class BillingCharge:
 
     @strawberry.field
     def billing_interval(self) -> BillingInterval:
-        return self.row.billing_interval  # type: ignore[return-value]
+        return self.row.billing_interval  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -85,7 +85,7 @@ class TopUpInput:
     meter: Meter | None = strawberry.field(
         default=Meter.DATA_CREDITS,
         description="DATA_CREDITS, also when null; ACTIONS is ACTIONS_NOT_PURCHASABLE.",
-    )  # type: ignore[assignment]
+    )
 
 
 @strawberry.input

@@ -11,12 +11,13 @@ from app.history import rules as history
 from app.units import units_to_credits
 from graphql_schema.enums import UsageKind
 
-UsageDimension = strawberry.enum(
+strawberry.enum(
     history.UsageDimension,
     name="UsageDimension",
     description="What usage history groups by: the UTC day, the billing cycle, the workbook,"
     " the table, the provider (the model name for AI) or the kind of usage.",
 )
+UsageDimension = history.UsageDimension  # the same class, registered above
 
 
 @strawberry.type(

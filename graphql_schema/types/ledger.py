@@ -31,11 +31,11 @@ class LedgerEntry:
 
     @strawberry.field
     def entry_type(self) -> EntryType:
-        return self.row.entry_type  # type: ignore[return-value]
+        return self.row.entry_type  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field
     def meter(self) -> Meter:
-        return self.row.meter  # type: ignore[return-value]
+        return self.row.meter  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field(description="Signed: negative takes from the balance.")
     def amount(self) -> decimal.Decimal:

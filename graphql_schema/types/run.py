@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from strawberry.types import get_object_definition
 from strawberry.types.arguments import InputContext
 
 from app import models
@@ -30,7 +31,7 @@ class Run:
 
     @strawberry.field
     def workbook_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.workbook_id))  # type: ignore[attr-defined]
+        return strawberry.ID(str(self.row.workbook_id))
 
     @strawberry.field
     def table_id(self) -> str | None:
@@ -42,7 +43,7 @@ class Run:
 
     @strawberry.field
     def status(self) -> RunStatus:
-        return self.row.status  # type: ignore[return-value]
+        return self.row.status  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field(description="Data Credits the run may spend in all (R6); null: no budget.")
     def budget(self) -> decimal.Decimal | None:
@@ -124,9 +125,9 @@ def _batch_from_input(
 ) -> RecordUsageBatchInput:
     """Each item straight through RecordUsageInput's own `from_input` (which reads nothing of
     the context), instead of strawberry's per-value dispatch and a context built per item."""
-    item = RecordUsageInput.__strawberry_definition__.from_input  # type: ignore[attr-defined]
+    item = get_object_definition(RecordUsageInput, strict=True).from_input
     assert item is not None
     return target(items=[item(RecordUsageInput, raw, context) for raw in value["items"]])
 
 
-RecordUsageBatchInput.__strawberry_definition__.from_input = _batch_from_input  # type: ignore[attr-defined]
+get_object_definition(RecordUsageBatchInput, strict=True).from_input = _batch_from_input

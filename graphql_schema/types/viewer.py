@@ -21,7 +21,7 @@ class Viewer:
     @strawberry.field
     def role(self) -> Role:
         assert self.principal.role is not None, "a workspace key always has a role"
-        return self.principal.role  # type: ignore[return-value]
+        return self.principal.role
 
     @strawberry.field
     async def api_key(self) -> ApiKey:

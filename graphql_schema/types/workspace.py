@@ -81,7 +81,7 @@ class Workspace:
 
     @strawberry.field
     def status(self) -> WorkspaceStatus:
-        return self.row.status  # type: ignore[return-value]
+        return self.row.status  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field
     def trial_ends_at(self) -> datetime | None:
@@ -160,7 +160,7 @@ class ApiKey:
 
     @strawberry.field
     def role(self) -> Role:
-        return self.row.role  # type: ignore[return-value]
+        return self.row.role  # type: ignore[return-value]  # a str: looked up by value
 
     @strawberry.field(description="The secret's first characters, to tell keys apart.")
     def prefix(self) -> str:

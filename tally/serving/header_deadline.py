@@ -34,6 +34,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._request_begun = False
 
+    # uvicorn's own signature: asyncio's BaseProtocol declares a BaseTransport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
