@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
@@ -14,8 +15,9 @@ from strawberry.types import ExecutionContext
 
 from graphql_schema import perf
 from graphql_schema.documents import DEFAULT_MAX_TOKENS, bounded_documents
-from graphql_schema.mutations import Mutation
-from graphql_schema.queries import Query
+from graphql_schema.events import EventMutations, EventQueries
+from graphql_schema.mutations import Mutation as CoreMutation
+from graphql_schema.queries import Query as CoreQuery
 from graphql_schema.scalars import SCALAR_MAP
 
 MAX_DEPTH = 12
@@ -23,6 +25,17 @@ MAX_ALIASES = 30
 # Built once: rules made per request would defeat the validation cache (STACK-NOTES).
 _LIMITS = [max_depth(MAX_DEPTH, None, None), max_aliases(MAX_ALIASES)]
 _NO_INTROSPECTION = [*_LIMITS, NoSchemaIntrospectionCustomRule]
+
+
+# Query and Mutation are composed of one class per domain.
+@strawberry.type
+class Query(CoreQuery, EventQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(CoreMutation, EventMutations):
+    pass
 
 
 class TallySchema(Schema):

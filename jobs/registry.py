@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from app.plans.renewals import Scope, SweepResult, count_due, sweep
+from app.plans.trials import count_trials_ending, notify_trials_ending
 from app.runs.service import count_expired_holds, expire_holds
 
 HOLD_EXPIRY = "hold-expiry"
@@ -17,7 +18,10 @@ HOLD_EXPIRY = "hold-expiry"
 class Job:
     name: str
     description: str
-    scope: Scope | None  # None: not a renewal sweep
+    scope: Scope | None  # a renewal sweep's; None: `work` and `count` below
+    work: Callable[..., Awaitable[int]] | None = None  # (now, batch_size=): how much it did
+    count: Callable[[datetime], Awaitable[int]] | None = None
+    done: str = ""  # what `tally jobs run` says it did: "holds released"
 
 
 JOBS: dict[str, Job] = {
@@ -38,14 +42,28 @@ JOBS: dict[str, Job] = {
             HOLD_EXPIRY,
             "Release the Data Credits held for runs left alone past their hold's expiry (R6).",
             None,
+            expire_holds,
+            count_expired_holds,
+            "holds released",
+        ),
+        Job(
+            "trial-ending",
+            "Tell each trial's workspace, once, that it ends within 3 days (R34).",
+            None,
+            notify_trials_ending,
+            count_trials_ending,
+            "trials told",
         ),
     )
 }
 
 
 async def due(name: str, now: datetime) -> int:
-    scope = JOBS[name].scope
-    return await count_expired_holds(now) if scope is None else await count_due(now, scope)
+    job = JOBS[name]
+    if job.scope is not None:
+        return await count_due(now, job.scope)
+    assert job.count is not None
+    return await job.count(now)
 
 
 async def run_job(
@@ -58,6 +76,8 @@ async def run_job(
     job = JOBS[name]
     options = {} if batch_size is None else {"batch_size": batch_size}
     if job.scope is None:
-        released = await expire_holds(now, **options)
-        return SweepResult(released, Counter({"HOLD_RELEASED": released} if released else {}))
+        assert job.work is not None
+        done = await job.work(now, **options)
+        step = job.name.upper().replace("-", "_")
+        return SweepResult(done, Counter({step: done} if done else {}))
     return await sweep(now, job.scope, on_progress=on_progress, **options)

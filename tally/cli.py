@@ -21,7 +21,6 @@ from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.plans.renewals import SweepResult
 from app.validation import instant
-from jobs.registry import HOLD_EXPIRY
 
 cli = typer.Typer(help="Tally: usage-based plans, metered and billed.", no_args_is_help=True)
 
@@ -267,8 +266,10 @@ async def _run_jobs(settings: Settings, names: list[str], now: datetime, batch: 
 
 
 def _summary(name: str, result: SweepResult) -> str:
-    if name == HOLD_EXPIRY:
-        return f"{result.workspaces} holds released"
+    from jobs.registry import JOBS
+
+    if JOBS[name].done:
+        return f"{result.workspaces} {JOBS[name].done}"
     steps = ", ".join(f"{k} {v}" for k, v in sorted(result.steps.items())) or "none"
     return (
         f"{result.workspaces} workspaces, {result.renewals} periods ({steps}),"

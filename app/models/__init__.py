@@ -2,16 +2,19 @@
 
 from app.models.billing import BillingCharge, Renewal
 from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
+from app.models.events import Alert, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.models.history import UsageDaily
 from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund, Run
 from app.models.workspace import ApiKey, Workbook, Workspace
 
 __all__ = [
     "AiModel",
+    "Alert",
     "ApiKey",
     "BillingCharge",
     "BillingSetting",
     "Charge",
+    "Event",
     "IdempotencyRecord",
     "LedgerEntry",
     "Plan",
@@ -21,6 +24,9 @@ __all__ = [
     "Renewal",
     "Run",
     "UsageDaily",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workbook",
     "Workspace",
 ]

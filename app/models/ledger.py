@@ -148,6 +148,7 @@ class Run(Model):
     hold_placed = fields.BigIntField(default=0)  # units held at the start
     hold_ttl_seconds = fields.IntField(default=3600)
     hold_expires_at = fields.DatetimeField(null=True)  # set while hold > 0
+    budget_exhausted_headroom = fields.BigIntField(null=True)  # R34, as on the workspace
     idempotency_key = fields.CharField(max_length=255)
     created_at = fields.DatetimeField()
     last_charge_at = fields.DatetimeField(null=True)

@@ -30,6 +30,17 @@ class Workspace(Model):
     pending_plan_code = fields.CharField(max_length=32, null=True)
     pending_credit_tier = fields.IntField(null=True)
     pending_interval = fields.CharField(max_length=16, null=True)
+    # R34: NULL while the event is armed; once fired, the headroom it fired at (available
+    # credits, remaining Actions). It re-arms when the headroom grows past that.
+    depleted_headroom = fields.BigIntField(null=True)
+    exhausted_headroom = fields.BigIntField(null=True)
+    alert_count = fields.IntField(default=0, db_default=0)  # R35: alerts set, read with the row
+    # R37 auto top-up: off while the threshold is NULL.
+    auto_topup_threshold = fields.BigIntField(null=True)
+    auto_topup_credits = fields.BigIntField(null=True)
+    auto_topup_max_per_cycle = fields.IntField(default=3, db_default=3)
+    auto_topup_used = fields.IntField(default=0, db_default=0)  # this cycle's
+    trial_ending_sent_at = fields.DatetimeField(null=True)  # R34: subscription.trial_ending
 
     class Meta:
         table = "workspace"
@@ -64,6 +75,7 @@ class Workbook(Model):
     spend_limit = fields.BigIntField(null=True)  # R11, units; None = no limit
     spent = fields.BigIntField(default=0)  # units counted since the limit was set
     spend_epoch = fields.IntField(default=0)  # bumped each time a limit is set anew
+    limit_reached_headroom = fields.BigIntField(null=True)  # R34, as on the workspace
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -21,7 +21,10 @@ from tortoise.transactions import in_transaction
 
 from app import locks, validation
 from app.db import connection, fetch, in_list
-from app.errors import InvalidInput, NotFound, Refused
+from app.errors import ErrorCode, InvalidInput, NotFound, Refused
+from app.events import watch
+from app.events.rules import Meters
+from app.events.watch import Limited, Refusals, Watched
 from app.idempotency import replay_recorded, request_hash
 from app.kinds import RunStatus, is_billable
 from app.models import Charge
@@ -37,6 +40,7 @@ from app.usage.items import (
     Outcome,
     UsageReport,
     as_datetime,
+    parse_uuid,
 )
 from app.usage.pricing import Cost
 from app.usage.rules import LimitState, RunState, WorkspaceMeters
@@ -207,29 +211,37 @@ async def _load_charge(result_id: str) -> Charge:
 async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item]) -> Locked:
     """The rows the batch touches, locked in app.locks' order and read as they are now."""
     ws = await locks.workspace_row(
-        conn,
-        workspace_id,
-        "actions_capacity - actions_used AS remaining, credit_balance, credits_held, period_start",
+        conn, workspace_id, f"credit_balance, credits_held, period_start, {watch.WORKSPACE_COLUMNS}"
     )
     assert ws is not None
-    meters = WorkspaceMeters(ws["remaining"], ws["credit_balance"], ws["credits_held"])
+    watched = watch.watched_of(ws)
+    remaining = ws["actions_capacity"] - ws["actions_used"]
+    meters = WorkspaceMeters(remaining, ws["credit_balance"], ws["credits_held"])
     rows = await locks.workbook_rows(
-        conn, [i.report.workbook_id for i in items], "id, name, spend_limit, spent, spend_epoch"
+        conn,
+        [i.report.workbook_id for i in items],
+        "id, name, spend_limit, spent, spend_epoch, limit_reached_headroom",
     )
     limits = {str(r["id"]): LimitState(r["name"], r["spend_limit"], r["spent"]) for r in rows}
     epochs = {str(r["id"]): r["spend_epoch"] for r in rows}
-    runs, ttl = await _lock_runs(conn, items)
-    return Locked(meters, as_datetime(ws["period_start"]), limits, epochs, runs, ttl)
+    for r in rows:
+        watched.workbooks[parse_uuid(str(r["id"]))] = Limited(
+            r["spend_limit"], r["spent"], r["limit_reached_headroom"]
+        )
+    runs, ttl = await _lock_runs(conn, items, watched)
+    return Locked(meters, as_datetime(ws["period_start"]), limits, epochs, runs, ttl, watched)
 
 
 async def _lock_runs(
-    conn: BaseDBAsyncClient, items: list[Item]
+    conn: BaseDBAsyncClient, items: list[Item], watched: Watched
 ) -> tuple[dict[str, RunState], dict[str, int]]:
     run_ids = [i.report.run_id for i in items if i.report.run_id is not None]
     if not run_ids:
         return {}, {}
     rows = await locks.run_rows(
-        conn, run_ids, "id, status, ended_at, budget, spent, hold, hold_ttl_seconds"
+        conn,
+        run_ids,
+        "id, status, ended_at, budget, spent, hold, hold_ttl_seconds, budget_exhausted_headroom",
     )
     runs = {
         str(r["id"]): RunState(
@@ -237,6 +249,9 @@ async def _lock_runs(
         )
         for r in rows
     }
+    for r in rows:
+        fired = r["budget_exhausted_headroom"]
+        watched.runs[parse_uuid(str(r["id"]))] = Limited(r["budget"], r["spent"], fired)
     return runs, {str(r["id"]): r["hold_ttl_seconds"] for r in rows}
 
 
@@ -247,6 +262,7 @@ async def _charge(
         return
     state = await _lock(conn, workspace_id, items)
     writes = Writes()
+    refused = Refusals()
     holders: dict[str, Item] = {}  # the accepted item holding each key
     for item in items:
         report = item.report
@@ -263,6 +279,7 @@ async def _charge(
         except Refused as refusal:
             # Per item; the key stays free, so a later item with it is a new request (R13).
             item.outcome = refusal
+            _note(refused, refusal, report)
             continue
         charge_rules.apply(debit, state.meters, limit, run)
         holders[report.idempotency_key] = item
@@ -270,3 +287,29 @@ async def _charge(
     claimed = first_of_each_key(items)
     await settle_claims(conn, workspace_id, claimed, holders)
     await write(conn, workspace_id, state, writes, now)
+    await watch.settle(conn, workspace_id, _left(state), now, refused)
+
+
+def _note(refused: Refusals, refusal: Refused, report: UsageReport) -> None:
+    """What a refusal fires (R34): the workspace's events, or this workbook's or run's."""
+    refused.codes.add(refusal.code)
+    if refusal.code is ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED:
+        refused.workbooks.add(parse_uuid(report.workbook_id))
+    elif refusal.code is ErrorCode.RUN_BUDGET_EXCEEDED and report.run_id is not None:
+        refused.runs.add(parse_uuid(report.run_id))
+
+
+def _left(state: Locked) -> Watched:
+    """The states the batch leaves, beside what had fired when it began."""
+    before, meters = state.watched, state.meters
+    capacity = before.meters.capacity
+    left = Meters(meters.balance - meters.held, capacity - meters.actions_remaining, capacity)
+    workbooks = {
+        wid: Limited(state.limits[str(wid)].limit, state.limits[str(wid)].spent, row.fired_at)
+        for wid, row in before.workbooks.items()
+    }
+    runs = {
+        rid: Limited(state.runs[str(rid)].budget, state.runs[str(rid)].spent, row.fired_at)
+        for rid, row in before.runs.items()
+    }
+    return replace(before, meters=left, workbooks=workbooks, runs=runs)

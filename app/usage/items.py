@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from app.errors import Refused
+from app.events.watch import Watched
 from app.models import Charge
 from app.usage.costs import Usage
 from app.usage.pricing import Cost
@@ -82,6 +83,7 @@ class Locked:
     epochs: dict[str, int]
     runs: dict[str, RunState]
     ttl: dict[str, int]
+    watched: Watched  # the state R34's and R35's events were last fired from
 
 
 def as_datetime(value: Any) -> Any:

@@ -102,6 +102,7 @@ def test_r14_jobs_run_prints_what_it_did_and_runs_again_idle(pg_url):
     assert "trial-expiry: 0 workspaces, 0 periods (none), 0 failed" in out
     assert "renewals: 150 workspaces, 150 periods (CYCLE 150), 0 failed" in out
     assert "hold-expiry: 0 holds released, as of 2025-02-15T10:00:00+00:00" in out
+    assert "trial-ending: 0 trials told, as of 2025-02-15T10:00:00+00:00" in out
     again = tally("jobs", "run", "renewals", "--now", "2025-02-15T10:00:00Z", env=env)
     assert "renewals: 0 workspaces, 0 periods" in again.communicate(timeout=60)[0]
     unknown = tally("jobs", "run", "nightly", env=env)
@@ -111,6 +112,7 @@ def test_r14_jobs_run_prints_what_it_did_and_runs_again_idle(pg_url):
         "trial-expiry",
         "renewals",
         "hold-expiry",
+        "trial-ending",
         "all",
     ]
 

@@ -1,0 +1,144 @@
+"""Writing events with their outbox rows, and reading them (R34, R36).
+
+An event is inserted in the transaction of the change it reports, so a change that rolls back
+leaves no event and no committed change lacks its event. Its deliveries, one per enabled
+endpoint of the workspace that wants its type, are inserted beside it: the outbox the delivery
+worker (app.webhooks) reads after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.bulk import insert_many
+from app.db import fetch
+from app.errors import InvalidInput
+from app.events.rules import NewEvent
+from app.models import Event
+
+EVENT_COLUMNS = [
+    ("id", "uuid"),
+    ("workspace_id", "uuid"),
+    ("type", "text"),
+    ("data", "text"),
+    ("created_at", "timestamptz"),
+]
+DELIVERY_COLUMNS = [
+    ("id", "uuid"),
+    ("workspace_id", "uuid"),
+    ("event_id", "uuid"),
+    ("endpoint_id", "uuid"),
+    ("status", "text"),
+    ("attempts", "integer"),
+    ("next_attempt_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+]
+PENDING = "PENDING"
+
+
+def payload(workspace_id: uuid.UUID, event: NewEvent) -> str:
+    return json.dumps({"workspaceId": str(workspace_id), **event.data}, separators=(",", ":"))
+
+
+async def emit(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    events: Sequence[NewEvent],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Insert the events and their outbox rows; returns the events' ids."""
+    if not events:
+        return []
+    ids = [uuid.uuid4() for _ in events]
+    rows = [
+        (event_id, workspace_id, event.type, payload(workspace_id, event), now)
+        for event_id, event in zip(ids, events, strict=True)
+    ]
+    await insert_many(conn, "event", EVENT_COLUMNS, rows)
+    endpoints = await subscribed_endpoints(conn, workspace_id)
+    deliveries = [
+        (uuid.uuid4(), workspace_id, event_id, endpoint_id, PENDING, 0, now, now)
+        for event_id, event in zip(ids, events, strict=True)
+        for endpoint_id, types in endpoints
+        if wants(types, event.type)
+    ]
+    await insert_many(conn, "webhook_delivery", DELIVERY_COLUMNS, deliveries)
+    return ids
+
+
+async def subscribed_endpoints(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID
+) -> list[tuple[uuid.UUID, str]]:
+    rows = await fetch(
+        conn,
+        "SELECT id, event_types FROM webhook_endpoint"
+        " WHERE workspace_id = $1 AND enabled AND deleted_at IS NULL ORDER BY id",
+        str(workspace_id),
+    )
+    return [(uuid.UUID(str(r["id"])), str(r["event_types"])) for r in rows]
+
+
+def wants(event_types: str, event_type: str) -> bool:
+    """`event_types` is "" (every type) or ",type,type," as stored."""
+    return not event_types or f",{event_type}," in event_types
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[Event]
+    has_next_page: bool
+
+
+MAX_PAGE = 200
+
+
+async def events_page(
+    workspace_id: uuid.UUID,
+    first: int | None = None,
+    after: str | None = None,
+    types: Sequence[str] | None = None,
+) -> EventPage:
+    """The workspace's events, newest first; `after` is a cursor `events_cursor` gave."""
+    size = 50 if first is None else first
+    if not 1 <= size <= MAX_PAGE:
+        raise InvalidInput(f"first must be between 1 and {MAX_PAGE}; got {size}")
+    query = Event.filter(workspace_id=workspace_id)
+    if types:
+        query = query.filter(type__in=list(types))
+    if after is not None:
+        query = query.filter(seq__lt=_seq_of(after))
+    rows = list(await query.order_by("-seq").limit(size + 1))
+    return EventPage(rows[:size], len(rows) > size)
+
+
+def events_cursor(event: Event) -> str:
+    return f"e{event.seq}"
+
+
+def _seq_of(cursor: str) -> int:
+    if not cursor.startswith("e") or not cursor[1:].isdigit() or len(cursor) > 20:
+        raise InvalidInput(f"after is not a cursor of this list: {cursor!r}")
+    return int(cursor[1:])
+
+
+async def get_event(workspace_id: uuid.UUID, event_id: uuid.UUID) -> Event | None:
+    return await Event.get_or_none(id=event_id, workspace_id=workspace_id)
+
+
+def data_of(event: Event) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(event.data)
+    return value
+
+
+async def emit_now(workspace_id: uuid.UUID, events: Sequence[NewEvent], now: datetime) -> None:
+    """Emit outside a change's transaction (events about the webhooks themselves)."""
+    async with in_transaction() as conn:
+        await emit(conn, workspace_id, events, now)
