@@ -217,7 +217,8 @@ class Mutation:
         units = None if limit is None else credit_amount(limit, "limit")
 
         async def update() -> Workbook:
-            return Workbook(row=await set_spend_limit(workspace_id, workbook_id, units))
+            now = info.context.now
+            return Workbook(row=await set_spend_limit(workspace_id, workbook_id, units, now))
 
         return await refusal_or(update)
 
@@ -261,4 +262,4 @@ class Mutation:
     async def cancel_subscription(self, info: Info) -> ChangePlanResult:
         """Never refused (R21: idempotent by nature); API.md types it as a plan change."""
         workspace_id = await info.context.admin_workspace_id()
-        return Workspace(row=await cancel_subscription(workspace_id))
+        return Workspace(row=await cancel_subscription(workspace_id, info.context.now))

@@ -19,6 +19,7 @@ from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.mutations import Mutation as CoreMutation
 from graphql_schema.queries import Query as CoreQuery
 from graphql_schema.scalars import SCALAR_MAP
+from graphql_schema.topups import TopUpMutations, TopUpQueries
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -29,12 +30,12 @@ _NO_INTROSPECTION = [*_LIMITS, NoSchemaIntrospectionCustomRule]
 
 # Query and Mutation are composed of one class per domain.
 @strawberry.type
-class Query(CoreQuery, EventQueries):
+class Query(CoreQuery, EventQueries, TopUpQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, EventMutations):
+class Mutation(CoreMutation, EventMutations, TopUpMutations):
     pass
 
 

@@ -11,9 +11,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app import validation
 from app.billing.charges import bill
 from app.billing.money import top_up_price_cents
+from app.catalog import BillingSpec
 from app.catalog.store import billing_spec
 from app.db import fetch_one
 from app.errors import ErrorCode, InvalidInput, Refused
+from app.events import types, watch
+from app.events.store import emit
 from app.idempotency import run_once
 from app.kinds import ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
@@ -50,29 +53,18 @@ async def purchase_top_up(
     async def effect(conn: BaseDBAsyncClient, charge_id: uuid.UUID) -> BillingCharge:
         row = await lock_workspace(conn, workspace_id)
         _refuse_unless_allowed(row, request.credits, billing.free_plan)
-        after = await fetch_one(
+        bought = await buy(
             conn,
-            "UPDATE workspace SET credit_balance = credit_balance + $2 WHERE id = $1"
-            " RETURNING credit_balance",
-            str(workspace_id),
+            row,
             request.credits,
-        )
-        assert after is not None
-        posting = Posting(Meter.DATA_CREDITS, request.credits, after["credit_balance"])
-        await post(conn, workspace_id, EntryType.TOP_UP, [posting], now)
-        return await bill(
-            conn,
-            workspace_id,
-            ChargeKind.TOP_UP,
-            period_start=row.period_start,
-            terms=stored_terms(row),
-            amount_cents=top_up_price_cents(request.credits, billing),
-            credits=request.credits,
-            description=f"Top-up of {units_to_credits(request.credits):,} Data Credits",
-            now=now,
+            billing,
+            now,
+            auto=False,
             charge_id=charge_id,
             idempotency_key=request.idempotency_key,
         )
+        await watch.after(conn, workspace_id, now)  # credits re-arm depletion and alerts
+        return bought
 
     async def replay(result_id: str) -> BillingCharge:
         return await BillingCharge.get(id=uuid.UUID(result_id))
@@ -88,8 +80,54 @@ async def purchase_top_up(
     )
 
 
+async def buy(
+    conn: BaseDBAsyncClient,
+    row: Workspace,
+    units: int,
+    billing: BillingSpec,
+    now: datetime,
+    *,
+    auto: bool,
+    charge_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> BillingCharge:
+    """Add `units` to the balance, with its ledger entry, its billing charge and its event;
+    the caller has checked the plan and the cap (R19, R37)."""
+    after = await fetch_one(
+        conn,
+        "UPDATE workspace SET credit_balance = credit_balance + $2 WHERE id = $1"
+        " RETURNING credit_balance",
+        str(row.id),
+        units,
+    )
+    assert after is not None
+    posting = Posting(Meter.DATA_CREDITS, units, after["credit_balance"])
+    await post(conn, row.id, EntryType.TOP_UP, [posting], now)
+    price = top_up_price_cents(units, billing)
+    charge = await bill(
+        conn,
+        row.id,
+        ChargeKind.TOP_UP,
+        period_start=row.period_start,
+        terms=stored_terms(row),
+        amount_cents=price,
+        credits=units,
+        description=f"{'Auto top-up' if auto else 'Top-up'} of"
+        f" {units_to_credits(units):,} Data Credits",
+        now=now,
+        charge_id=charge_id,
+        idempotency_key=idempotency_key,
+    )
+    await emit(conn, row.id, [types.topup_purchased(charge.id, units, price, auto)], now)
+    return charge
+
+
+def paid_plan(row: Workspace, free_plan: str) -> bool:
+    return row.status != WorkspaceStatus.TRIALING.value and row.plan_code != free_plan
+
+
 def _refuse_unless_allowed(row: Workspace, credits: int, free_plan: str) -> None:
-    if row.status == WorkspaceStatus.TRIALING.value or row.plan_code == free_plan:
+    if not paid_plan(row, free_plan):
         raise Refused(
             ErrorCode.PLAN_FEATURE_UNAVAILABLE,
             "top-ups are for paid plans; a trial or the free plan cannot buy Data Credits",

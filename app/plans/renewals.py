@@ -26,10 +26,13 @@ from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
 from app.db import connection, fetch, fetch_one
+from app.events import types, watch
+from app.events.rules import NewEvent
+from app.events.store import emit
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
-from app.plans.renewal_step import Pending, State, Step, plan_step
+from app.plans.renewal_step import Pending, RenewalKind, State, Step, plan_step
 from app.runs.service import release_all_holds
 
 log = logging.getLogger("tally.renewals")
@@ -178,9 +181,24 @@ async def advance(
         if await _apply(conn, row, step, plans, billing, now):
             done.append(step.kind.value)
             _follow(row, step)
+            await emit(conn, workspace_id, _announced(step), now)
         else:  # another process moved this workspace first: re-read and re-plan
             row = await Workspace.filter(id=workspace_id).using_db(conn).first()
+    if done:
+        await watch.after(conn, workspace_id, now)  # grants and fresh Actions re-arm (R34)
     return done
+
+
+def _announced(step: Step) -> list[NewEvent]:
+    """R34: a trial's end, or a cycle renewed; an Actions-only month is not announced."""
+    if step.kind is RenewalKind.TRIAL_END:
+        return [types.trial_ended(step.terms.plan_code)]
+    c = step.credits
+    if c is None:
+        return []
+    rolled_over = c.after - c.granted
+    return [types.renewed(step.period_start, step.period_end, c.granted, rolled_over,
+                          c.expired + c.capped)]  # fmt: skip
 
 
 def _follow(row: Workspace, step: Step) -> None:
@@ -230,7 +248,8 @@ UPDATE workspace
        actions_capacity = $13, actions_used = 0, credit_balance = $14, monthly_credits = $15,
        pending_plan_code = CASE WHEN $16 THEN NULL ELSE pending_plan_code END,
        pending_credit_tier = CASE WHEN $16 THEN NULL ELSE pending_credit_tier END,
-       pending_interval = CASE WHEN $16 THEN NULL ELSE pending_interval END
+       pending_interval = CASE WHEN $16 THEN NULL ELSE pending_interval END,
+       auto_topup_used = CASE WHEN $16 THEN 0 ELSE auto_topup_used END
  WHERE id = $1 AND actions_period_end = $2 AND credit_balance = $3 AND actions_used = $4
 RETURNING id
 """

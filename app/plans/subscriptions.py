@@ -20,6 +20,8 @@ from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import billing_spec, list_plans
 from app.db import fetch_one
 from app.errors import InvalidInput, NotFound
+from app.events import types, watch
+from app.events.store import emit
 from app.idempotency import run_once
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
@@ -92,7 +94,15 @@ async def change_plan(
 
     async def effect(conn: BaseDBAsyncClient, result_id: uuid.UUID) -> Workspace:
         row = await lock_workspace(conn, workspace_id)
-        await _change(conn, row, target_terms(row, plan, request), catalog, now, result_id)
+        from_plan, ends = row.plan_code, row.period_end
+        target = target_terms(row, plan, request)
+        immediate = await _change(conn, row, target, catalog, now, result_id)
+        if immediate is not None:  # R34: sent when made, immediate or scheduled
+            at = now if immediate else ends
+            changed = types.plan_changed(from_plan, target.plan_code, target.credit_tier, at,
+                                         immediate)  # fmt: skip
+            await emit(conn, workspace_id, [changed], now)
+        await watch.after(conn, workspace_id, now)  # an upgrade's grant and capacity re-arm
         return await Workspace.get(id=workspace_id, using_db=conn)
 
     async def replay(_: str) -> Workspace:
@@ -116,24 +126,28 @@ async def _change(
     catalog: PlanCatalog,
     now: datetime,
     charge_id: uuid.UUID,
-) -> None:
+) -> bool | None:
+    """Apply the change; True if it took effect now, False if scheduled for the cycle end,
+    None if there was nothing to change (the current terms: a pending change withdrawn)."""
     to_free = target.plan_code == catalog.free.code
     if row.status == WorkspaceStatus.TRIALING.value:
         # R28: a plan chosen during a trial starts when the trial ends; free is the default.
         await _set_pending(conn, row, None if to_free else target, WorkspaceStatus.TRIALING)
-        return
+        return False
     if row.plan_code == catalog.free.code and not to_free:
         await _start_subscription(conn, row, target, catalog, now, charge_id)
-        return
+        return True
     current = stored_terms(row)
     kind = classify(choice_of(current, catalog.plans), choice_of(target, catalog.plans))
     if kind is ChangeKind.UPGRADE:
         await _upgrade(conn, row, current, target, catalog, now, charge_id)
-    elif kind is ChangeKind.NONE:
+        return True
+    if kind is ChangeKind.NONE:
         await _set_pending(conn, row, None, WorkspaceStatus.ACTIVE)  # R27: replaces it
-    else:
-        status = WorkspaceStatus.CANCELED if to_free else WorkspaceStatus.ACTIVE
-        await _set_pending(conn, row, target, status)
+        return None
+    status = WorkspaceStatus.CANCELED if to_free else WorkspaceStatus.ACTIVE
+    await _set_pending(conn, row, target, status)
+    return False
 
 
 async def _set_pending(
@@ -287,15 +301,20 @@ async def withdraw_pending_change(workspace_id: uuid.UUID) -> Workspace:
     return row
 
 
-async def cancel_subscription(workspace_id: uuid.UUID) -> Workspace:
+async def cancel_subscription(workspace_id: uuid.UUID, now: datetime) -> Workspace:
     """R21: a downgrade to free at the cycle end. On free there is nothing to cancel; during a
     trial it withdraws a chosen plan, so the trial ends on free."""
     catalog = await _catalog()
     async with in_transaction() as conn:
         row = await lock_workspace(conn, workspace_id)
+        before = (row.pending_plan_code, row.status)
         if row.status == WorkspaceStatus.TRIALING.value:
             await _set_pending(conn, row, None, WorkspaceStatus.TRIALING)
         elif row.plan_code != catalog.free.code:
             free = resolve_terms(catalog.free, None, None)
             await _set_pending(conn, row, free, WorkspaceStatus.CANCELED)
+        if (row.pending_plan_code, row.status) != before:
+            free_code = catalog.free.code
+            changed = types.plan_changed(row.plan_code, free_code, None, row.period_end, False)
+            await emit(conn, workspace_id, [changed], now)
     return row

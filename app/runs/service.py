@@ -17,8 +17,11 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import locks, validation
+from app.billing import autotopup
 from app.db import fetch_one
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
+from app.events import types, watch
+from app.events.store import emit
 from app.idempotency import run_once
 from app.kinds import EntryType, Meter, RunStatus
 from app.ledger import Posting, post
@@ -86,6 +89,8 @@ async def start_run(workspace_id: uuid.UUID, request: RunRequest, now: datetime)
         if held is not None:
             posting = Posting(Meter.HELD_CREDITS, request.hold, held, EntryType.HOLD)
             await _post(conn, run, [posting], now)
+            await autotopup.after_change(conn, workspace_id, now)  # R37: a hold lowers it
+            await watch.after(conn, workspace_id, now)
         return run
 
     return await run_once(
@@ -160,11 +165,15 @@ async def end_run(workspace_id: uuid.UUID, run_id: str, status: RunStatus, now: 
             raise NotFound(f"run {run_id} not found")
         if run.status != RunStatus.RUNNING.value:
             return run
+        released = run.hold
         await _release(conn, run, now)
         run.status, run.ended_at = status.value, now
         await run.save(
             using_db=conn, update_fields=["status", "ended_at", "hold", "hold_expires_at"]
         )
+        ended = types.run_ended(run.id, status.value, run.spent, released)
+        await emit(conn, workspace_id, [ended], now)
+        await watch.after(conn, workspace_id, now)
         return run
 
 
@@ -213,6 +222,7 @@ async def _expire_one(run_id: uuid.UUID, workspace_id: uuid.UUID, now: datetime)
             return 0
         await _release(conn, run, now)
         await run.save(using_db=conn, update_fields=["hold", "hold_expires_at"])
+        await watch.after(conn, workspace_id, now)
         return 1
 
 

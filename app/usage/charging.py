@@ -12,6 +12,7 @@ of one: the same rules, the same code.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple, TypedDict
@@ -24,11 +25,13 @@ from app.db import connection, fetch, in_list
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.events import watch
 from app.events.rules import Meters
+from app.events.store import emit
 from app.events.watch import Limited, Refusals, Watched
 from app.idempotency import replay_recorded, request_hash
 from app.kinds import RunStatus, is_billable
 from app.models import Charge
 from app.usage import rules as charge_rules
+from app.usage import topping
 from app.usage.claims import claim, first_of_each_key, outcome_of, replay, settle_claims
 from app.usage.costs import CatalogCache, Usage, cost_of
 from app.usage.items import (
@@ -43,7 +46,7 @@ from app.usage.items import (
     parse_uuid,
 )
 from app.usage.pricing import Cost
-from app.usage.rules import LimitState, RunState, WorkspaceMeters
+from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
 from app.usage.writes import Writes, record, write
 
 
@@ -211,7 +214,9 @@ async def _load_charge(result_id: str) -> Charge:
 async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item]) -> Locked:
     """The rows the batch touches, locked in app.locks' order and read as they are now."""
     ws = await locks.workspace_row(
-        conn, workspace_id, f"credit_balance, credits_held, period_start, {watch.WORKSPACE_COLUMNS}"
+        conn,
+        workspace_id,
+        f"credit_balance, credits_held, period_start, {watch.WORKSPACE_COLUMNS}, {topping.COLUMNS}",
     )
     assert ws is not None
     watched = watch.watched_of(ws)
@@ -229,7 +234,9 @@ async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[It
             r["spend_limit"], r["spent"], r["limit_reached_headroom"]
         )
     runs, ttl = await _lock_runs(conn, items, watched)
-    return Locked(meters, as_datetime(ws["period_start"]), limits, epochs, runs, ttl, watched)
+    period_start = as_datetime(ws["period_start"])
+    buying = await topping.buying_for(ws, period_start)
+    return Locked(meters, period_start, limits, epochs, runs, ttl, watched, buying)
 
 
 async def _lock_runs(
@@ -271,11 +278,14 @@ async def _charge(
             continue
         run = state.runs.get(report.run_id) if report.run_id else None
         limit = state.limits[report.workbook_id]
-        assert item.cost is not None
+        cost, billable = item.cost, is_billable(report.usage.kind)
+        assert cost is not None
+
+        def decide(meters: WorkspaceMeters) -> Debit:
+            return charge_rules.decide(cost, billable, meters, limit, run, report.sent_at)  # noqa: B023
+
         try:
-            debit = charge_rules.decide(
-                item.cost, is_billable(report.usage.kind), state.meters, limit, run, report.sent_at
-            )
+            debit = await _decide(conn, state, writes, workspace_id, decide, now)
         except Refused as refusal:
             # Per item; the key stays free, so a later item with it is a new request (R13).
             item.outcome = refusal
@@ -284,10 +294,36 @@ async def _charge(
         charge_rules.apply(debit, state.meters, limit, run)
         holders[report.idempotency_key] = item
         record(item, debit, state, writes, workspace_id, now)
+        if state.buying and (units := topping.after_charge(state.buying, state.meters)):
+            await topping.buy(conn, state.buying, state.meters, writes, workspace_id, units, now)
     claimed = first_of_each_key(items)
     await settle_claims(conn, workspace_id, claimed, holders)
     await write(conn, workspace_id, state, writes, now)
+    if state.buying:
+        await emit(conn, workspace_id, state.buying.events, now)
     await watch.settle(conn, workspace_id, _left(state), now, refused)
+
+
+async def _decide(
+    conn: BaseDBAsyncClient,
+    state: Locked,
+    writes: Writes,
+    workspace_id: uuid.UUID,
+    decide: Callable[[WorkspaceMeters], Debit],
+    now: datetime,
+) -> Debit:
+    """R25's decision; short of credits, an auto top-up that makes the charge fit is bought
+    first (R37), and nothing is bought when none does."""
+    try:
+        return decide(state.meters)
+    except Refused as refusal:
+        short = refusal.code is ErrorCode.INSUFFICIENT_DATA_CREDITS
+        units = topping.to_fit(state.buying, state.meters, decide) if short and state.buying else 0
+        if not units:
+            raise
+        assert state.buying is not None
+        await topping.buy(conn, state.buying, state.meters, writes, workspace_id, units, now)
+        return decide(state.meters)
 
 
 def _note(refused: Refusals, refusal: Refused, report: UsageReport) -> None:

@@ -7,10 +7,13 @@ import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from app.errors import Refused
 from app.events.watch import Watched
+
+if TYPE_CHECKING:
+    from app.usage.topping import Buying
 from app.models import Charge
 from app.usage.costs import Usage
 from app.usage.pricing import Cost
@@ -84,6 +87,7 @@ class Locked:
     runs: dict[str, RunState]
     ttl: dict[str, int]
     watched: Watched  # the state R34's and R35's events were last fired from
+    buying: Buying | None  # the workspace's auto top-up (R37), if it has one
 
 
 def as_datetime(value: Any) -> Any:

@@ -11,6 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app import locks, validation
 from app.db import fetch, fetch_one
 from app.errors import ErrorCode, NotFound, Refused
+from app.events import watch
 from app.history.service import add_usage, refund_usage
 from app.idempotency import run_once
 from app.kinds import EntryType, Meter
@@ -72,6 +73,8 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
             period_start=period_start,
         )
         await add_usage(conn, workspace_id, [refund_usage(charge, refund)])  # history (R24)
+        runs = [] if charge.run_id is None else [charge.run_id]
+        await watch.after(conn, workspace_id, now, workbooks=[charge.workbook_id], runs=runs)
         return refund
 
     return await run_once(

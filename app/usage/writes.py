@@ -36,6 +36,8 @@ class Writes:
     accepted: list[tuple[Item, Debit]] = field(default_factory=list)
     limit_spent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     runs: dict[str, _RunTotals] = field(default_factory=lambda: defaultdict(_RunTotals))
+    topped_up: int = 0  # units auto top-ups added (R37), and how many there were
+    top_ups: int = 0
 
 
 def record(
@@ -155,11 +157,13 @@ async def write(
     await fetch(
         conn,
         "UPDATE workspace SET actions_used = actions_used + $2,"
-        " credit_balance = credit_balance - $3, credits_held = credits_held - $4 WHERE id = $1",
+        " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
+        " auto_topup_used = auto_topup_used + $5 WHERE id = $1",
         str(workspace_id),
         sum(d.actions for d in debits),
-        sum(d.credits for d in debits),
+        sum(d.credits for d in debits) - writes.topped_up,
         sum(d.settle for d in debits),
+        writes.top_ups,
     )
     for workbook_id, spent in writes.limit_spent.items():
         await fetch(
@@ -195,3 +199,14 @@ async def _update_run(
         expires,
         now,
     )
+
+
+def record_top_up(
+    writes: Writes, workspace_id: uuid.UUID, units: int, balance: int, now: datetime
+) -> None:
+    """An auto top-up bought in the batch (R37): its ledger entry goes in the batch's order,
+    so each entry's balance_after follows from the one before."""
+    entry = (workspace_id, EntryType.TOP_UP.value, Meter.DATA_CREDITS.value, units, balance)
+    writes.ledger.append((*entry, None, None, now, None))
+    writes.topped_up += units
+    writes.top_ups += 1

@@ -13,6 +13,7 @@ from app import locks, validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
 from app.catalog.store import get_plan
 from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
+from app.events import watch
 from app.models import Charge, Workbook, Workspace
 
 MAX_PAGE = 1_000  # workbooks a page; workbooks whose tables one query reads
@@ -77,7 +78,7 @@ async def tables_of(workbook_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[s
 
 
 async def set_spend_limit(
-    workspace_id: uuid.UUID, workbook_id: str, limit_units: int | None
+    workspace_id: uuid.UUID, workbook_id: str, limit_units: int | None, now: datetime
 ) -> Workbook:
     """Set, change or remove a workbook's limit.
 
@@ -101,6 +102,8 @@ async def set_spend_limit(
             )
         else:
             await query.update(spend_limit=limit_units)
+        # R34: a limit set at or below the spend is reached; a raised one re-arms.
+        await watch.after(conn, workspace_id, now, workbooks=[wid])
         return await Workbook.get(id=wid, using_db=conn)
 
 

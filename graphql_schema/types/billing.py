@@ -94,3 +94,37 @@ class ChangePlanInput:
     idempotency_key: str
     credit_tier: int | None = None
     billing_interval: BillingInterval | None = None
+
+
+@strawberry.input
+class AutoTopUpInput:
+    threshold: decimal.Decimal = strawberry.field(
+        description="Buy when a change leaves available Data Credits below this."
+    )
+    credits: decimal.Decimal = strawberry.field(description="Data Credits bought each time.")
+    max_per_cycle: int = 3
+
+
+@strawberry.type(description="R37: Data Credits bought by themselves when available runs low.")
+class AutoTopUp:
+    row: strawberry.Private[models.Workspace]
+
+    @strawberry.field(description="False once turned off (setAutoTopUp(input: null)).")
+    def enabled(self) -> bool:
+        return self.row.auto_topup_threshold is not None
+
+    @strawberry.field
+    def threshold(self) -> decimal.Decimal:
+        return units_to_credits(self.row.auto_topup_threshold or 0)
+
+    @strawberry.field
+    def credits(self) -> decimal.Decimal:
+        return units_to_credits(self.row.auto_topup_credits or 0)
+
+    @strawberry.field
+    def max_per_cycle(self) -> int:
+        return self.row.auto_topup_max_per_cycle
+
+    @strawberry.field(description="Purchases in the current cycle.")
+    def used_this_cycle(self) -> int:
+        return self.row.auto_topup_used

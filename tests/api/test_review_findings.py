@@ -26,7 +26,7 @@ async def test_r11_a_limit_set_while_a_charge_is_priced_is_enforced(api, monkeyp
 
     async def limit_lands_meanwhile(usage, *args, **kwargs):
         # The admin's limit commits after the charge read the workbook, before it charges.
-        await set_spend_limit(uuid.UUID(t.id), wb, 0)
+        await set_spend_limit(uuid.UUID(t.id), wb, 0, datetime.now(UTC))
         return await real_cost_of(usage, *args, **kwargs)
 
     monkeypatch.setattr(charging_service, "cost_of", limit_lands_meanwhile)
