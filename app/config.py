@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from app.webhooks.rules import RETRY_SCHEDULE
+
 _F = TypeVar("_F", bound=str)
 
 DEFAULT_DATABASE_URL = "sqlite://tally.sqlite3"
@@ -29,6 +31,11 @@ class Settings:
     max_queries: int = 300  # database statements one request may run, else BAD_REQUEST
     max_workbooks: int = 1_000  # workbooks of one workspace, else QUOTA_EXCEEDED
     fast_paths: Literal["on", "off", "verify"] = "on"  # graphql_schema.perf
+    webhook_delivery: bool = True  # the delivery worker runs in serve and scheduler (R36)
+    webhook_allow_private: bool = False  # http and private or loopback addresses allowed
+    webhook_timeout: float = 10.0  # seconds for an endpoint to answer
+    webhook_retry_schedule: tuple[float, ...] = RETRY_SCHEDULE  # seconds after each failure
+    webhook_retention_days: int = 30  # finished deliveries and their attempts are kept this long
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +54,13 @@ class Settings:
             max_queries=_positive("TALLY_MAX_QUERIES", cls.max_queries),
             max_workbooks=_positive("TALLY_MAX_WORKBOOKS", cls.max_workbooks),
             fast_paths=_choice("TALLY_FAST_PATHS", ("on", "off", "verify"), cls.fast_paths),
+            webhook_delivery=_switch("TALLY_WEBHOOK_DELIVERY", True),
+            webhook_allow_private=_switch("TALLY_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_timeout=_seconds("TALLY_WEBHOOK_TIMEOUT", cls.webhook_timeout),
+            webhook_retry_schedule=_schedule("TALLY_WEBHOOK_RETRY_SCHEDULE"),
+            webhook_retention_days=_positive(
+                "TALLY_WEBHOOK_RETENTION_DAYS", cls.webhook_retention_days
+            ),
         )
 
 
@@ -81,6 +95,33 @@ def _positive(name: str, default: float) -> int:
     if number <= 0:
         raise ValueError(f"{name} must be a positive whole number; got {value!r}")
     return number
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds; got {value!r}")
+    return number
+
+
+def _schedule(name: str) -> tuple[float, ...]:
+    """Seconds, comma separated: the delays before each retry."""
+    value = os.environ.get(name)
+    if not value:
+        return RETRY_SCHEDULE
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(0 <= d < float("inf") for d in delays):
+        raise ValueError(f"{name} must be seconds, comma separated (5,300,1800); got {value!r}")
+    return delays
 
 
 def ensure_operator_key(

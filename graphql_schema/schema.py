@@ -20,6 +20,7 @@ from graphql_schema.mutations import Mutation as CoreMutation
 from graphql_schema.queries import Query as CoreQuery
 from graphql_schema.scalars import SCALAR_MAP
 from graphql_schema.topups import TopUpMutations, TopUpQueries
+from graphql_schema.webhooks import WebhookMutations, WebhookQueries
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -30,12 +31,12 @@ _NO_INTROSPECTION = [*_LIMITS, NoSchemaIntrospectionCustomRule]
 
 # Query and Mutation are composed of one class per domain.
 @strawberry.type
-class Query(CoreQuery, EventQueries, TopUpQueries):
+class Query(CoreQuery, EventQueries, TopUpQueries, WebhookQueries):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, EventMutations, TopUpMutations):
+class Mutation(CoreMutation, EventMutations, TopUpMutations, WebhookMutations):
     pass
 
 
