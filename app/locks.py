@@ -1,4 +1,5 @@
-"""Every row lock a service takes, in one order: charge, workspace, workbook, run.
+"""Every row lock a service takes, in one order: charge, workspace, workbook, run, then webhook
+deliveries (claimed by the delivery worker, in transactions that lock nothing else).
 
 Two transactions that lock rows in the same order wait for each other instead of deadlocking
 (Saleor's `lock_objects` does the same). So no service writes `FOR UPDATE` itself
@@ -17,6 +18,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
@@ -24,8 +26,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClie
 from app.db import fetch, in_list
 from app.models import Charge, Run, Workbook, Workspace
 
-CHARGE, WORKSPACE, WORKBOOK, RUN = range(4)
-_NAMES = ("charge", "workspace", "workbook", "run")
+CHARGE, WORKSPACE, WORKBOOK, RUN, DELIVERY = range(5)
+_NAMES = ("charge", "workspace", "workbook", "run", "webhook_delivery")
 # The deepest level each open transaction has locked so far.
 _taken: weakref.WeakKeyDictionary[BaseDBAsyncClient, int] = weakref.WeakKeyDictionary()
 
@@ -129,3 +131,19 @@ async def claim_workspaces(
         f" LIMIT {int(limit)}{_clause(conn, skip_locked=True)}"
     )
     return [uuid.UUID(str(r["id"])) for r in await fetch(conn, query, *args)]
+
+
+async def claim_deliveries(
+    conn: BaseDBAsyncClient, now: datetime, lease_until: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` webhook deliveries due by `now`, oldest first, skipping those another
+    transaction holds, leased until `lease_until` (their next_attempt_at) so that no other
+    worker takes them once this transaction commits (R36: no attempt is sent twice)."""
+    _take(conn, DELIVERY)
+    query = (
+        "UPDATE webhook_delivery SET next_attempt_at = $2 WHERE id IN ("
+        "SELECT id FROM webhook_delivery WHERE status = 'PENDING' AND next_attempt_at <= $1"
+        f" ORDER BY next_attempt_at LIMIT {int(limit)}{_clause(conn, skip_locked=True)})"
+        " RETURNING id, workspace_id, event_id, endpoint_id, attempts"
+    )
+    return list(await fetch(conn, query, now, lease_until))

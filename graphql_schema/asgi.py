@@ -22,6 +22,7 @@ from strawberry.types.unset import UNSET
 from app.config import Settings
 from app.query_budget import query_budget
 from app.startup import close_database, start_database
+from app.webhooks.delivery import DeliveryWorker
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -119,9 +120,15 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         if manage_database and settings.scheduler:
             scheduler = Scheduler(settings.scheduler_interval)
             scheduler.start()
+        webhooks = None
+        if manage_database and settings.webhook_delivery:
+            webhooks = DeliveryWorker(settings)
+            webhooks.start()
         try:
             yield
         finally:
+            if webhooks is not None:  # before the database closes under an attempt
+                await webhooks.stop()
             if scheduler is not None:  # before the database closes under a running job
                 await scheduler.stop()
             if manage_database:

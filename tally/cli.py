@@ -134,11 +134,13 @@ async def _create_workspace(
 
 @cli.command()
 def scheduler() -> None:
-    """Run the scheduler alone (set TALLY_SCHEDULER=off on the API processes then)."""
+    """Run the scheduler alone (set TALLY_SCHEDULER=off on the API processes then), and the
+    webhook delivery worker (TALLY_WEBHOOK_DELIVERY=off: not)."""
     settings = Settings.from_env()
+    webhooks = "on" if settings.webhook_delivery else "off"
     typer.echo(
         f"Tally scheduler: ticking every {settings.scheduler_interval:g} s"
-        f"  database: {settings.database_url}",
+        f"  webhook delivery: {webhooks}  database: {settings.database_url}",
         err=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
@@ -147,18 +149,24 @@ def scheduler() -> None:
 
 async def _run_scheduler(settings: Settings) -> None:
     from app.startup import close_database, start_database
+    from app.webhooks.delivery import DeliveryWorker
     from jobs.scheduler import Scheduler
 
     await start_database(settings)
     ticker = Scheduler(settings.scheduler_interval)
+    webhooks = DeliveryWorker(settings) if settings.webhook_delivery else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     ticker.start()
+    if webhooks is not None:
+        webhooks.start()
     try:
         await stop.wait()
     finally:
+        if webhooks is not None:
+            await webhooks.stop()
         await ticker.stop()
         await close_database()
 

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ async def test_a_lock_out_of_order_fails_at_once(database):
         await locks.workbook_rows(conn, [str(uuid.uuid4())], "id")
         await locks.run_rows(conn, [str(run_id)], "id")
         await locks.run(conn, workspace_id, run_id)
+        now = datetime.now(UTC)
+        await locks.claim_deliveries(conn, now - timedelta(days=3650), now, 1)
+    with pytest.raises(locks.LockOrderError, match="a run row locked after a webhook_delivery"):
+        async with in_transaction() as conn:
+            await locks.claim_deliveries(conn, datetime.now(UTC), datetime.now(UTC), 1)
+            await locks.run(conn, workspace_id, run_id)
 
 
 async def test_a_lock_outside_a_transaction_is_refused(database):
