@@ -5,13 +5,27 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from app.config import Settings
 from app.plans.renewals import Scope, SweepResult, count_due, sweep
 from app.plans.trials import count_trials_ending, notify_trials_ending
 from app.runs.service import count_expired_holds, expire_holds
+from app.webhooks.retention import count_prunable, prune_deliveries
 
 HOLD_EXPIRY = "hold-expiry"
+
+
+def _retained_since(now: datetime) -> datetime:
+    return now - timedelta(days=Settings.from_env().webhook_retention_days)
+
+
+async def prune_webhook_deliveries(now: datetime, batch_size: int = 1_000) -> int:
+    return await prune_deliveries(_retained_since(now), batch_size)
+
+
+async def count_webhook_deliveries(now: datetime) -> int:
+    return await count_prunable(_retained_since(now))
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,15 @@ JOBS: dict[str, Job] = {
             notify_trials_ending,
             count_trials_ending,
             "trials told",
+        ),
+        Job(
+            "webhook-retention",
+            "Delete webhook deliveries and their attempts older than"
+            " TALLY_WEBHOOK_RETENTION_DAYS (30) that are no longer pending (R36).",
+            None,
+            prune_webhook_deliveries,
+            count_webhook_deliveries,
+            "deliveries pruned",
         ),
     )
 }

@@ -206,8 +206,8 @@ def jobs_list() -> None:
     from jobs.registry import JOBS
 
     for job in JOBS.values():
-        typer.echo(f"{job.name:14} {job.description}")
-    typer.echo(f"{'all':14} Every job above, in this order.")
+        typer.echo(f"{job.name:18} {job.description}")
+    typer.echo(f"{'all':18} Every job above, in this order.")
 
 
 def _parse_now(value: str | None) -> datetime:
