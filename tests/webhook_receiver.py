@@ -37,15 +37,19 @@ class Received:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the listen backlog: two workers open up to 32 connections at once
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up on a slow answer: the test expects it
 
 
 class Receiver:
-    def __init__(self, default: Answer = 200, slow_seconds: float = 2.0) -> None:
+    def __init__(
+        self, default: Answer = 200, slow_seconds: float = 2.0, delay: float = 0.0
+    ) -> None:
         self.default = default
         self.slow_seconds = slow_seconds
+        self.delay = delay  # seconds before every answer
         self.answers: deque[Answer] = deque()  # answered in order, then `default`
         self.secrets: list[str] = []
         self.received: list[Received] = []
@@ -107,6 +111,7 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver._record(self.path, headers, body)
                 answer = receiver._answer()
+                time.sleep(receiver.delay)
                 if answer == "slow":
                     time.sleep(receiver.slow_seconds)
                     answer = 200
