@@ -1,7 +1,8 @@
 """R36 across processes: two `tally serve` processes deliver one PostgreSQL database's outbox to
 a receiver on 127.0.0.1 that verifies every signature. 1,000 events (test.ping, one per
 sendTestEvent) are each delivered exactly once while the receiver answers 200; with one
-process killed (SIGKILL) mid-run, every event still arrives, none lost.
+process killed (SIGKILL) mid-run, every event still arrives, none lost. A server with
+TALLY_WEBHOOK_DELIVERY=off delivers nothing; `tally scheduler` delivers.
 
 TALLY_WEBHOOK_TIMEOUT=1 makes the lease 12 s: what the killed process had claimed is taken
 by the other once that lapses.
@@ -10,6 +11,10 @@ by the other once that lapses.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -184,3 +189,47 @@ def test_r36_a_process_killed_mid_run_loses_no_event(database_url, tmp_path, mon
         f"\nkilled after {killed_at[0]} deliveries; all {EVENTS} succeeded {waited:.1f} s after"
         f" the last was sent; {len(got) - EVENTS} arrived twice"
     )
+
+
+def test_r36_delivery_off_in_serve_and_on_in_the_scheduler(database_url, tmp_path, monkeypatch):
+    """TALLY_WEBHOOK_DELIVERY=off keeps a server from delivering; `tally scheduler` delivers."""
+    for name, value in {**SETTINGS, "TALLY_WEBHOOK_DELIVERY": "off"}.items():
+        monkeypatch.setenv(name, value)
+    server = Server(database_url, tmp_path)
+    scheduler = None
+    try:
+        with Receiver() as receiver:
+
+            async def ping() -> str:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    key, endpoint_id = await subscribe(client, server.base, receiver)
+                    data = await call(
+                        client,
+                        server.base,
+                        "mutation($e: ID!) { sendTestEvent(endpointId: $e) { eventId } }",
+                        {"e": endpoint_id},
+                        key,
+                    )
+                    return data["sendTestEvent"]["eventId"]
+
+            event_id = asyncio.run(ping())
+            time.sleep(1.5)
+            assert receiver.got() == []  # the server does not deliver
+            env = {**os.environ, "TALLY_DATABASE_URL": database_url}
+            env.pop("TALLY_WEBHOOK_DELIVERY")
+            scheduler = subprocess.Popen(
+                [sys.executable, "-m", "tally", "scheduler"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            wait_for_ids(receiver, {event_id}, 20)
+            assert receiver.got()[0].verified_by == receiver.secrets
+    finally:
+        if scheduler is not None:
+            scheduler.send_signal(signal.SIGTERM)
+            out = scheduler.communicate(timeout=30)[0]
+            assert scheduler.returncode == 0, out
+            assert "webhook delivery: on" in out
+        server.stop()
