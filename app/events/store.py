@@ -57,20 +57,44 @@ async def emit(
     """Insert the events and their outbox rows; returns the events' ids."""
     if not events:
         return []
+    ids = await insert_events(conn, workspace_id, events, now)
+    endpoints = await subscribed_endpoints(conn, workspace_id)
+    for event_id, event in zip(ids, events, strict=True):
+        targets = [endpoint for endpoint, types in endpoints if wants(types, event.type)]
+        await deliver(conn, workspace_id, event_id, targets, now)
+    return ids
+
+
+async def insert_events(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    events: Sequence[NewEvent],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """The event rows alone (`emit` adds their deliveries); returns their ids."""
     ids = [uuid.uuid4() for _ in events]
     rows = [
         (event_id, workspace_id, event.type, payload(workspace_id, event), now)
         for event_id, event in zip(ids, events, strict=True)
     ]
     await insert_many(conn, "event", EVENT_COLUMNS, rows)
-    endpoints = await subscribed_endpoints(conn, workspace_id)
-    deliveries = [
-        (uuid.uuid4(), workspace_id, event_id, endpoint_id, PENDING, 0, now, now)
-        for event_id, event in zip(ids, events, strict=True)
-        for endpoint_id, types in endpoints
-        if wants(types, event.type)
+    return ids
+
+
+async def deliver(
+    conn: BaseDBAsyncClient,
+    workspace_id: uuid.UUID,
+    event_id: uuid.UUID,
+    endpoint_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> list[uuid.UUID]:
+    """Outbox rows, due now, of one event to these endpoints; returns their ids."""
+    ids = [uuid.uuid4() for _ in endpoint_ids]
+    rows = [
+        (delivery_id, workspace_id, event_id, endpoint_id, PENDING, 0, now, now)
+        for delivery_id, endpoint_id in zip(ids, endpoint_ids, strict=True)
     ]
-    await insert_many(conn, "webhook_delivery", DELIVERY_COLUMNS, deliveries)
+    await insert_many(conn, "webhook_delivery", DELIVERY_COLUMNS, rows)
     return ids
 
 

@@ -9,20 +9,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app import validation
-from app.bulk import insert_many
 from app.db import connection
 from app.errors import InvalidInput, NotFound
 from app.events.rules import NewEvent
-from app.events.store import DELIVERY_COLUMNS, EVENT_COLUMNS, payload, subscribed_endpoints, wants
+from app.events.store import deliver, insert_events, subscribed_endpoints, wants
 from app.events.types import TEST_PING
 from app.models import Event, WebhookDelivery
 from app.webhooks.endpoints import get_endpoint, require_enabled
-from app.webhooks.rules import DeliveryStatus
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -101,7 +98,7 @@ async def resend_event(
         else:
             subscribed = await subscribed_endpoints(conn, workspace_id)
             targets = [eid for eid, types in subscribed if wants(types, event.type)]
-        ids = await _deliver(conn, workspace_id, event.id, targets, now)
+        ids = await deliver(conn, workspace_id, event.id, targets, now)
         return list(await WebhookDelivery.filter(id__in=ids).using_db(conn).order_by("id"))
 
 
@@ -112,39 +109,6 @@ async def send_test_event(
     async with in_transaction() as conn:
         endpoint = await get_endpoint(conn, workspace_id, endpoint_id)
         require_enabled(endpoint)
-        event_id = uuid.uuid4()
-        event = (
-            event_id,
-            workspace_id,
-            TEST_PING,
-            payload(workspace_id, NewEvent(TEST_PING, {})),
-            now,
-        )
-        await insert_many(conn, "event", EVENT_COLUMNS, [event])
-        [delivery_id] = await _deliver(conn, workspace_id, event_id, [endpoint.id], now)
+        [event_id] = await insert_events(conn, workspace_id, [NewEvent(TEST_PING, {})], now)
+        [delivery_id] = await deliver(conn, workspace_id, event_id, [endpoint.id], now)
         return await WebhookDelivery.get(id=delivery_id, using_db=conn)
-
-
-async def _deliver(
-    conn: BaseDBAsyncClient,
-    workspace_id: uuid.UUID,
-    event_id: uuid.UUID,
-    endpoint_ids: list[uuid.UUID],
-    now: datetime,
-) -> list[uuid.UUID]:
-    ids = [uuid.uuid4() for _ in endpoint_ids]
-    rows = [
-        (
-            delivery_id,
-            workspace_id,
-            event_id,
-            endpoint_id,
-            DeliveryStatus.PENDING.value,
-            0,
-            now,
-            now,
-        )
-        for delivery_id, endpoint_id in zip(ids, endpoint_ids, strict=True)
-    ]
-    await insert_many(conn, "webhook_delivery", DELIVERY_COLUMNS, rows)
-    return ids
