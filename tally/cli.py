@@ -21,6 +21,7 @@ from app.errors import InvalidInput
 from app.kinds import BillingInterval
 from app.plans.renewals import SweepResult
 from app.validation import instant
+from app.verify import Difference
 
 cli = typer.Typer(help="Tally: usage-based plans, metered and billed.", no_args_is_help=True)
 
@@ -168,6 +169,29 @@ async def _run_scheduler(settings: Settings) -> None:
         if webhooks is not None:
             await webhooks.stop()
         await ticker.stop()
+        await close_database()
+
+
+@cli.command()
+def verify() -> None:
+    """Recompute every balance, hold and spend from the ledger; print each difference and
+    exit 1 when there is one."""
+    differences = asyncio.run(_verify(Settings.from_env()))
+    for difference in differences:
+        typer.echo(str(difference))
+    typer.echo(f"{len(differences)} differences", err=True)
+    if differences:
+        raise typer.Exit(1)
+
+
+async def _verify(settings: Settings) -> list[Difference]:
+    from app.startup import close_database, start_database
+    from app.verify import verify as recompute
+
+    await start_database(settings)
+    try:
+        return await recompute()
+    finally:
         await close_database()
 
 

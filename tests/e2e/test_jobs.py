@@ -172,3 +172,17 @@ def test_r14_serve_runs_the_scheduler_unless_turned_off(pg_url, tmp_path):
     finally:
         on.terminate()
         on.communicate(timeout=30)
+
+
+def test_r24_tally_verify_exits_0_then_1_after_a_tampered_balance(pg_url):
+    asyncio.run(seeded(pg_url, 3))
+    env = {"TALLY_DATABASE_URL": pg_url}
+    clean = tally("verify", env=env)
+    out = clean.communicate(timeout=60)[0]
+    assert (clean.returncode, out.strip().splitlines()[-1]) == (0, "0 differences"), out
+    asyncio.run(query(pg_url, "UPDATE workspace SET credit_balance = credit_balance + 5"))
+    tampered = tally("verify", env=env)
+    out = tampered.communicate(timeout=60)[0]
+    assert tampered.returncode == 1, out
+    assert out.count("balance = its ledger: workspace") == 3
+    assert out.strip().splitlines()[-1] == "3 differences"
