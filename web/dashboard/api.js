@@ -76,3 +76,10 @@ export async function fetchUsageCsv(params) {
 export function refusalMessage(text, status) {
   return text.trim() || `HTTP ${status}`;
 }
+
+// What a panel says when it cannot be loaded: a FORBIDDEN (a member key asking for what only an
+// admin may see) as a sentence about keys, anything else with the API's message.
+export function loadErrorText(error, what) {
+  if (error.code === "FORBIDDEN") return `Only an admin key can see ${what}.`;
+  return `${what.charAt(0).toUpperCase()}${what.slice(1)} could not be loaded: ${error.message}`;
+}

@@ -10,6 +10,7 @@ import {
   forgetKey,
   gql,
   keepKey,
+  loadErrorText,
   refusalMessage,
   restoreKey,
 } from "../api.js";
@@ -143,4 +144,17 @@ test("refusalMessage gives the text of a refused export, or its status", () => {
   assert.equal(refusalMessage("  The database is unavailable; retry in a few seconds.\n", 503),
     "The database is unavailable; retry in a few seconds.");
   assert.equal(refusalMessage("", 500), "HTTP 500");
+});
+
+test("loadErrorText names the key a member lacks, and gives any other error's message", () => {
+  const forbidden = new ApiError("this operation needs an ADMIN key", "FORBIDDEN");
+  assert.equal(
+    loadErrorText(forbidden, "webhook endpoints"),
+    "Only an admin key can see webhook endpoints.",
+  );
+  const lost = new ApiError("Could not reach Tally.", "NETWORK");
+  assert.equal(
+    loadErrorText(lost, "the delivery log"),
+    "The delivery log could not be loaded: Could not reach Tally.",
+  );
 });
