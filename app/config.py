@@ -31,6 +31,7 @@ class Settings:
     max_queries: int = 300  # database statements one request may run, else BAD_REQUEST
     max_workbooks: int = 1_000  # workbooks of one workspace, else QUOTA_EXCEEDED
     fast_paths: Literal["on", "off", "verify"] = "on"  # graphql_schema.perf
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line (app.logs)
     webhook_delivery: bool = True  # the delivery worker runs in serve and scheduler (R36)
     webhook_allow_private: bool = False  # http and private or loopback addresses allowed
     webhook_timeout: float = 10.0  # seconds for an endpoint to answer
@@ -54,6 +55,7 @@ class Settings:
             max_queries=_positive("TALLY_MAX_QUERIES", cls.max_queries),
             max_workbooks=_positive("TALLY_MAX_WORKBOOKS", cls.max_workbooks),
             fast_paths=_choice("TALLY_FAST_PATHS", ("on", "off", "verify"), cls.fast_paths),
+            log_format=_choice("TALLY_LOG_FORMAT", ("text", "json"), cls.log_format),
             webhook_delivery=_switch("TALLY_WEBHOOK_DELIVERY", True),
             webhook_allow_private=_switch("TALLY_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_timeout=_seconds("TALLY_WEBHOOK_TIMEOUT", cls.webhook_timeout),

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from app.config import Settings
+from app.logs import configure_logging
 from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.webhooks.delivery import DeliveryWorker
@@ -31,6 +32,7 @@ from graphql_schema.gc_tuning import tune_gc
 from graphql_schema.http_errors import RETRY_AFTER_SECONDS, error_response, request_status
 from graphql_schema.http_limits import BodyLimit
 from graphql_schema.ide import ide_asset, ide_response
+from graphql_schema.request_context import RequestContext, note
 from graphql_schema.schema import schema_for
 from jobs.scheduler import Scheduler
 
@@ -87,6 +89,10 @@ class TallyGraphQL(GraphQL[Context, None]):
             coded = [client_error(e) for e in result.errors]
             forget_tracebacks(result.errors)
             result.errors = coded
+            codes = sorted({str((e.extensions or {}).get("code")) for e in coded})
+            note(outcome="errors: " + ",".join(codes))
+        else:
+            note(outcome="ok")
         return process_result(result)
 
     # No batching: strawberry's signature also takes the list of results of a batch.
@@ -143,9 +149,13 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         Route("/dashboard/assets/{name}", dashboard_asset),
     ]
     limits = Middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
-    return Starlette(routes=routes, middleware=[limits], lifespan=lifespan)
+    # Outermost first: a request refused for its size still gets its id and its log line.
+    middleware = [Middleware(RequestContext), limits]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` and worker processes: settings from the environment."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    return create_app(settings)

@@ -12,8 +12,10 @@ from starlette.requests import Request
 from app.clock import utcnow
 from app.config import Settings
 from app.errors import Unauthenticated
+from app.requests import set_actor
 from app.workspaces.auth import Principal, authenticate
 from graphql_schema.loaders import Loaders
+from graphql_schema.request_context import note
 
 
 @dataclass
@@ -36,6 +38,9 @@ class Context:
     async def principal(self) -> Principal:
         if self._principal is None:
             self._principal = await authenticate(self._bearer(), self.settings.operator_key)
+            workspace = self._principal.workspace_id
+            note(workspace_id=None if workspace is None else str(workspace))
+        set_actor(self._principal.actor)  # in the calling task, for the audit log (R39)
         return self._principal
 
     async def workspace_id(self) -> uuid.UUID:

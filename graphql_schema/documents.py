@@ -15,9 +15,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, GraphQLSyntaxError, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    parse,
+)
 from graphql.validation import ASTValidationRule, validate
 from strawberry.extensions import SchemaExtension
+
+from graphql_schema.request_context import note
 
 BAD_REQUEST = "BAD_REQUEST"
 MAX_CHARS = 32 * 1024  # a 32 KiB string literal or comment lexes in about 10 ms
@@ -111,6 +121,21 @@ def _refused(errors: list[GraphQLError]) -> list[GraphQLError]:
     ]
 
 
+def operation_label(document: DocumentNode, name: str | None) -> str:
+    """How a request's log line names its operation: its name, else its type and first
+    field ("mutation recordUsage")."""
+    if name:
+        return name[:64]
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            if definition.name:
+                return definition.name.value
+            first = definition.selection_set.selections[0]
+            field = first.name.value if isinstance(first, FieldNode) else "..."
+            return f"{definition.operation.value} {field}"
+    return "none"
+
+
 def bounded_documents(
     limits: Sequence[type[ASTValidationRule]], max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> Callable[[], SchemaExtension]:
@@ -124,6 +149,7 @@ def bounded_documents(
             if context.query:
                 self._entry = cached_document(context.query, max_tokens)
                 context.graphql_document = self._entry.document
+                note(operation=operation_label(self._entry.document, context.operation_name))
             yield
 
         def on_validate(self) -> Iterator[None]:

@@ -19,6 +19,7 @@ from app.config import Settings, ensure_operator_key
 from app.db import is_postgres
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
+from app.logs import configure_logging
 from app.plans.renewals import SweepResult
 from app.validation import instant
 from app.verify import Difference
@@ -53,6 +54,7 @@ def serve(
         )
         raise typer.Exit(2)
     settings = _settings()
+    configure_logging(settings.log_format)
     typer.echo(
         f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True
     )
@@ -67,6 +69,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=None,  # app.logs formats every line, uvicorn's too (TALLY_LOG_FORMAT)
         access_log=False,
         http=http_protocol(),  # a deadline for request headers: TALLY_HEADER_TIMEOUT
         # Idle keep-alive connections close after 5 s (uvicorn's default, pinned here because
@@ -138,6 +141,7 @@ def scheduler() -> None:
     """Run the scheduler alone (set TALLY_SCHEDULER=off on the API processes then), and the
     webhook delivery worker (TALLY_WEBHOOK_DELIVERY=off: not)."""
     settings = Settings.from_env()
+    configure_logging(settings.log_format)
     webhooks = "on" if settings.webhook_delivery else "off"
     typer.echo(
         f"Tally scheduler: ticking every {settings.scheduler_interval:g} s"
@@ -264,7 +268,9 @@ def jobs_run(
     if any(n not in JOBS for n in names):
         raise typer.BadParameter(f"no job {name!r}; `tally jobs list` names them")
     moment = _parse_now(now)
-    failed = asyncio.run(_run_jobs(Settings.from_env(), names, moment, batch_size))
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    failed = asyncio.run(_run_jobs(settings, names, moment, batch_size))
     if failed:
         raise typer.Exit(1)
 

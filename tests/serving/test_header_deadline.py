@@ -141,7 +141,9 @@ SCENARIOS: dict[str, tuple[list[bytes], bytes]] = {  # what is sent, how the ans
 
 
 def comparable(response: bytes) -> bytes:
-    return re.sub(rb"(?im)^date: [^\r]*\r\n", b"date: -\r\n", response)
+    """The response without what differs on every request: the date and the request id."""
+    response = re.sub(rb"(?im)^date: [^\r]*\r\n", b"date: -\r\n", response)
+    return re.sub(rb"(?im)^x-request-id: [^\r]*\r\n", b"x-request-id: -\r\n", response)
 
 
 async def answers(app: Any, http: type[asyncio.Protocol] | str) -> dict[str, bytes]:

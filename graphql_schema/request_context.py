@@ -1,0 +1,94 @@
+"""Each request's id and its one log line (API.md "HTTP": X-Request-Id in and out).
+
+The caller's X-Request-Id is kept when it is a reasonable token (at most 128 characters of
+letters, digits and `.-_:`), else a new one is made; the response carries it, every log line of
+the request carries it (structlog's context), and so does an audit entry (app.requests). When
+the request ends, one line says what it was: method, path, status, duration, and what the
+GraphQL view noted (the operation, the workspace, the outcome).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+from app.logs import get_logger
+from app.requests import in_request
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HEADER = b"x-request-id"
+log = get_logger("tally.request")
+# What the GraphQL view learns of the request, for its log line (reset per request).
+_noted: ContextVar[dict[str, Any] | None] = ContextVar("tally_request_noted", default=None)
+
+
+def note(**fields: Any) -> None:
+    """Add fields to the current request's log line (operation, workspace_id, outcome)."""
+    noted = _noted.get()
+    if noted is not None:
+        noted.update(fields)
+
+
+def request_id_of(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == HEADER:
+            text = value.decode("latin-1")
+            if _GOOD_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request = request_id_of(scope)
+        noted: dict[str, Any] = {}
+        status: list[int] = []
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                message["headers"] = [*message.get("headers", []), (HEADER, request.encode())]
+            await send(message)
+
+        token = _noted.set(noted)
+        started = time.perf_counter()
+        try:
+            with in_request(request), structlog.contextvars.bound_contextvars(request_id=request):
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    if scope["type"] == "http":
+                        self._log(scope, status, started, noted)
+        finally:
+            _noted.reset(token)
+
+    @staticmethod
+    def _log(scope: Scope, status: list[int], started: float, noted: dict[str, Any]) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        log.info(
+            "request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status[0] if status else None,
+            duration_ms=duration_ms,
+            **noted,
+        )
