@@ -20,7 +20,9 @@ SOURCE = Path(__file__).resolve().parent.parent / "web" / "dashboard"
 # under SOURCE / "test" are not.
 MODULES = [
     "app.js",  # the entry point; it imports the others
+    "alerts.js",
     "api.js",
+    "autotopup.js",
     "breakdown.js",
     "chart.js",
     "csv.js",
@@ -28,6 +30,7 @@ MODULES = [
     "decimal.js",
     "dom.js",
     "eventdata.js",
+    "events.js",
     "format.js",
     "inputs.js",
     "ledger.js",

@@ -5,10 +5,13 @@
 //
 // This module logs in and out and opens the workspace; each part of the page is its own module.
 
+import { closeAlerts, openAlerts, wireAlerts } from "./alerts.js";
 import { forgetKey, gql, keepKey, restoreKey } from "./api.js";
+import { closeAutoTopUp, openAutoTopUp, wireAutoTopUp } from "./autotopup.js";
 import { watchChartSize } from "./chart.js";
 import { wireCsv } from "./csv.js";
 import { $, showMessage } from "./dom.js";
+import { closeEventList, openEventList, wireEventList } from "./events.js";
 import { closeLedger, openLedger, wireLedger } from "./ledger.js";
 import { renderWorkbooks } from "./limits.js";
 import { session } from "./state.js";
@@ -54,6 +57,9 @@ function wireEvents() {
   wireUsage();
   wireCsv();
   wireLedger();
+  wireAlerts();
+  wireAutoTopUp();
+  wireEventList();
   watchChartSize();
 }
 
@@ -106,6 +112,9 @@ function logout(message) {
   Object.assign(session, { workspace: null, viewer: null });
   closeUsage();
   closeLedger();
+  closeAlerts();
+  closeAutoTopUp();
+  closeEventList();
   showLogin(message);
 }
 
@@ -120,6 +129,9 @@ function openDashboard(data) {
   renderWorkbooks();
   openUsage();
   openLedger();
+  openAlerts();
+  openAutoTopUp();
+  openEventList();
 }
 
 start();

@@ -28,3 +28,11 @@ export function showMessage(node, text) {
   node.textContent = text ?? "";
   node.hidden = !text;
 }
+
+// A line saying how an action went: green when it worked, an alert when it did not.
+export function showOutcome(node, text, isError) {
+  node.classList.toggle("error", Boolean(isError));
+  node.classList.toggle("ok", !isError);
+  node.setAttribute("role", isError ? "alert" : "status");
+  showMessage(node, text);
+}

@@ -4,3 +4,9 @@ export const session = {
   workspace: null,
   viewer: null,
 };
+
+// Whether the open session's key is an admin's: only then are the controls that change
+// settings shown (the API refuses them to a member key anyway).
+export function isAdmin() {
+  return session.viewer?.role === "ADMIN";
+}
