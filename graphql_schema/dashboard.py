@@ -28,6 +28,7 @@ MODULES = [
     "csv.js",
     "dates.js",
     "decimal.js",
+    "deliveries.js",
     "dom.js",
     "eventdata.js",
     "events.js",
@@ -38,6 +39,7 @@ MODULES = [
     "state.js",
     "summary.js",
     "usage.js",
+    "webhooks.js",
 ]
 OWN = {
     **{name: name for name in MODULES},

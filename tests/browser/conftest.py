@@ -47,15 +47,17 @@ def free_port() -> int:
 
 
 class Server:
-    """`tally serve` on a free port, on its own SQLite file, without the scheduler."""
+    """`tally serve` on a free port, on its own SQLite file, without the scheduler; `settings`
+    adds to (or replaces) its environment's TALLY_ settings."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str] | None = None) -> None:
         self.base = f"http://127.0.0.1:{free_port()}"
         env = {
             **os.environ,
             "TALLY_DATABASE_URL": f"sqlite://{workdir}/tally.sqlite3",
             "TALLY_OPERATOR_KEY": OPERATOR,
             "TALLY_SCHEDULER": "off",
+            **(settings or {}),
         }
         self.log_path = workdir / "server.log"
         self.log = self.log_path.open("w")

@@ -1,24 +1,32 @@
-"""The dashboard's alerts, events and auto top-up (issue 17), in headless Chromium.
+"""The dashboard's alerts, events, webhooks and auto top-up (issue 17), in headless Chromium.
 
-An admin adds and deletes alerts and sets auto top-up (refused on the free plan). A member reads
+An admin adds and deletes alerts, adds a webhook endpoint and sees its secret exactly once,
+sends a test event to a real receiver and finds it in the delivery log, resends it, disables,
+enables and deletes the endpoint, and sets auto top-up (refused on the free plan). A member reads
 alerts, events and auto top-up, and sees no control that only an admin may use.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
 
 from tests.browser.conftest import SCREENSHOTS, Server, create_workspace
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
 ALERTS = "{ alerts { id meter threshold } }"
+ENDPOINTS = "{ webhookEndpoints { id url eventTypes description enabled disabledReason } }"
 AUTO_TOP_UP = "{ autoTopUp { enabled threshold credits maxPerCycle usedThisCycle } }"
+CREATE_ENDPOINT = """mutation($i: WebhookEndpointInput!) {
+  createWebhookEndpoint(input: $i) { secret endpoint { id } } }"""
 TOP_UP = """mutation($i: TopUpInput!) { purchaseTopUp(input: $i) {
   __typename ... on Refusal { message } } }"""
 
@@ -31,6 +39,16 @@ class Keys:
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # http to 127.0.0.1, where the test's receiver listens, is a private address
+    running = Server(
+        tmp_path_factory.mktemp("browser-webhooks"), {"TALLY_WEBHOOK_ALLOW_PRIVATE": "on"}
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
 def keys(server: Server) -> Keys:
     admin = create_workspace(server, "Acme Enterprise", "enterprise")
     member = server.gql(
@@ -39,13 +57,25 @@ def keys(server: Server) -> Keys:
     return Keys(admin, member, create_workspace(server, "Free Co", "free"))
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
 @pytest.fixture(autouse=True)
 def nothing_left_over(server: Server, keys: Keys) -> Iterator[None]:
-    """Each test starts without alerts or auto top-up, whatever the last one did."""
+    """Each test starts without alerts, endpoints or auto top-up, whatever the last one did."""
     yield
     admin = keys.admin
     for alert in server.gql(ALERTS, key=admin)["alerts"]:
         server.gql("mutation($id: ID!) { deleteAlert(id: $id) { id } }", {"id": alert["id"]}, admin)
+    for endpoint in server.gql(ENDPOINTS, key=admin)["webhookEndpoints"]:
+        server.gql(
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }",
+            {"id": endpoint["id"]},
+            admin,
+        )
     server.gql("mutation { setAutoTopUp(input: null) { __typename } }", key=admin)
 
 
@@ -61,6 +91,20 @@ def table_rows(page: Page, selector: str) -> list[list[str]]:
     return page.locator(f"{selector} tbody tr").evaluate_all(
         "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))"
     )
+
+
+def endpoint_row(page: Page) -> Locator:
+    return page.locator("#endpoints tbody tr").first
+
+
+def refresh_until(page: Page, cell: Locator, text: str, timeout: float = 10) -> None:
+    """Clicks the delivery log's Refresh until `cell` reads `text` (delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while cell.text_content() != text:
+        assert time.monotonic() < deadline, f"{cell} never read {text!r}"
+        page.wait_for_timeout(100)
+        page.click("#deliveries-refresh")
+        expect(page.locator("#deliveries-status")).to_be_hidden()
 
 
 def test_admin_adds_and_deletes_alerts(page: Page, server: Server, keys: Keys) -> None:
@@ -124,6 +168,202 @@ def test_admin_adds_and_deletes_alerts(page: Page, server: Server, keys: Keys) -
     assert [a["meter"] for a in server.gql(ALERTS, key=keys.admin)["alerts"]] == ["ACTIONS"]
 
 
+def test_a_new_endpoints_secret_is_shown_exactly_once(
+    page: Page, context: BrowserContext, server: Server, keys: Keys
+) -> None:
+    # given
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login(page, keys.admin)
+    expect(page.locator("#endpoints-status")).to_have_text("No endpoints yet: add one below.")
+    expect(page.locator("#deliveries-section")).to_be_hidden()
+
+    # when: an https URL (never called here) for two types
+    page.fill("#endpoint-url", "https://hooks.example.com/tally")
+    page.fill("#endpoint-description", "Billing")
+    page.select_option("#endpoint-types", ["test.ping", "credits.depleted"])
+    page.click("#endpoint-add")
+
+    # then: the secret, once, with the warning; the endpoint as stored
+    box = page.locator("#secret-box")
+    expect(box).to_be_visible()
+    secret = page.locator("#secret-value").text_content() or ""
+    assert secret.startswith("whsec_") and len(secret) > 20, secret
+    expect(box).to_contain_text("Copy it now: you will not see it again.")
+    expect(page.locator("#secret-for")).to_have_text("For https://hooks.example.com/tally.")
+    [stored] = server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"]
+    assert stored["eventTypes"] == ["credits.depleted", "test.ping"]  # API.md's order
+    assert stored["description"] == "Billing"
+    row = endpoint_row(page)
+    expect(row.locator("td").nth(0)).to_contain_text("https://hooks.example.com/tally")
+    expect(row.locator("td").nth(1)).to_have_text("credits.depleted, test.ping")
+    expect(row.locator("td").nth(2)).to_have_text("Enabled")
+    expect(page.locator("#deliveries-status")).to_have_text("Nothing sent to this endpoint yet.")
+
+    # when: copied
+    page.click("#secret-copy")
+
+    # then
+    expect(page.locator("#secret-copied")).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+
+    # when: dismissed, the secret leaves the page; a reload does not bring it back
+    page.click("#secret-dismiss")
+    expect(box).to_be_hidden()
+    assert secret not in page.content()
+    page.reload()
+    expect(endpoint_row(page)).to_be_visible()
+    expect(box).to_be_hidden()
+    assert secret not in page.content()
+    assert secret not in page.evaluate("JSON.stringify(sessionStorage)")
+
+    # when: the secret is rotated, the new one is shown once, and it is another
+    endpoint_row(page).get_by_role("button", name="Rotate secret").click()
+    expect(box).to_be_visible()
+    rotated = page.locator("#secret-value").text_content() or ""
+    assert rotated.startswith("whsec_") and rotated != secret
+    expect(page.locator("#secret-title")).to_have_text("New signing secret")
+    expect(page.locator("#secret-for")).to_contain_text("The previous secret keeps signing until")
+    expect(endpoint_row(page).locator("td").nth(2)).to_contain_text(
+        "The previous secret signs until"
+    )
+    page.reload()
+    expect(endpoint_row(page)).to_be_visible()
+    expect(box).to_be_hidden()
+    assert rotated not in page.content()
+
+
+def test_a_test_event_reaches_the_receiver_and_the_delivery_log_resends_it(
+    page: Page, server: Server, keys: Keys, receiver: Receiver
+) -> None:
+    # given: an endpoint at a receiver that verifies every signature with its secret
+    created = server.gql(
+        CREATE_ENDPOINT, {"i": {"url": receiver.url, "description": "Receiver"}}, keys.admin
+    )["createWebhookEndpoint"]
+    receiver.secrets.append(created["secret"])
+    login(page, keys.admin)
+    expect(endpoint_row(page).locator("td").nth(1)).to_have_text("All event types")
+
+    # when
+    endpoint_row(page).get_by_role("button", name="Send test event").click()
+
+    # then: a delivery in the log at once, posted and signed, then Succeeded
+    expect(endpoint_row(page).locator(".row-message")).to_have_text(
+        "A test.ping event is on its way: see the delivery log."
+    )
+    expect(page.locator("#deliveries tbody tr")).to_have_count(1)
+    [got] = receiver.wait_for(1)
+    assert got.verified_by == [created["secret"]]
+    assert got.json["type"] == "test.ping"
+    log_row = page.locator("#deliveries tbody tr").first
+    expect(log_row).to_have_attribute("data-event-id", got.webhook_id)
+    expect(log_row.locator("td").nth(1)).to_have_text(f"{got.webhook_id[:8]}…")
+    refresh_until(page, log_row.locator("td").nth(2), "Succeeded")
+    row = table_rows(page, "#deliveries")[0]
+    assert row[2:5] == ["Succeeded", "1", "HTTP 200"], row
+    assert row[6] == "—"  # nothing more to try
+
+    # when: resent from the log
+    log_row.get_by_role("button", name="Resend").click()
+
+    # then: a new delivery of the same event, with the same webhook-id
+    expect(page.locator("#deliveries-message")).to_have_text(
+        f"Event {got.webhook_id[:8]}… sent again: a new delivery is queued."
+    )
+    expect(page.locator("#deliveries tbody tr")).to_have_count(2)
+    again = receiver.wait_for(2)[1]
+    assert again.webhook_id == got.webhook_id and again.verified_by == [created["secret"]]
+    refresh_until(page, page.locator("#deliveries tbody tr td:nth-child(3)").first, "Succeeded")
+
+    # and the events list has the test event, once
+    page.click("#events-refresh")
+    expect(page.locator("#events tbody tr").first).to_have_attribute(
+        "data-event-id", got.webhook_id
+    )
+    assert table_rows(page, "#events")[0][1:] == ["test.ping", "—"]
+
+
+def test_admin_disables_enables_and_deletes_an_endpoint(
+    page: Page, server: Server, keys: Keys
+) -> None:
+    # given
+    server.gql(
+        CREATE_ENDPOINT,
+        {"i": {"url": "https://hooks.example.com/a", "eventTypes": ["topup.purchased"]}},
+        keys.admin,
+    )
+    login(page, keys.admin)
+    row = endpoint_row(page)
+
+    # when
+    row.get_by_role("button", name="Disable").click()
+
+    # then: disabled by an admin, nothing to send to it; its types kept
+    expect(row.locator("td").nth(2)).to_have_text("Disabled: disabled by an admin")
+    expect(row.get_by_role("button", name="Send test event")).to_be_disabled()
+    [stored] = server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"]
+    assert stored["enabled"] is False and stored["eventTypes"] == ["topup.purchased"]
+
+    # when: enabled again
+    row.get_by_role("button", name="Enable").click()
+
+    # then
+    expect(row.locator("td").nth(2)).to_have_text("Enabled")
+    expect(row.locator(".row-message")).to_have_text("Enabled.")
+    [stored] = server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"]
+    assert stored["enabled"] is True and stored["eventTypes"] == ["topup.purchased"]
+
+    # when: deleted, which asks first
+    row.get_by_role("button", name="Delete").click()
+    expect(row).to_contain_text("Delete this endpoint? Its pending deliveries stop.")
+    row.get_by_role("button", name="Cancel").click()
+    expect(row.get_by_role("button", name="Delete")).to_be_visible()
+    assert len(server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"]) == 1
+    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Delete endpoint").click()
+
+    # then
+    expect(page.locator("#endpoint-message")).to_have_text(
+        "Endpoint deleted: https://hooks.example.com/a."
+    )
+    expect(page.locator("#endpoints")).to_be_hidden()
+    expect(page.locator("#deliveries-section")).to_be_hidden()
+    assert server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"] == []
+
+
+def test_an_endpoint_refused_shows_why(page: Page, server: Server, keys: Keys) -> None:
+    # given: the 20 endpoints a workspace may have
+    for n in range(20):
+        url = f"https://hooks.example.com/{n}"
+        server.gql(CREATE_ENDPOINT, {"i": {"url": url}}, keys.admin)
+    login(page, keys.admin)
+    expect(page.locator("#endpoints tbody tr")).to_have_count(20)
+
+    # when: not a URL, caught before it is sent
+    page.fill("#endpoint-url", "hooks.example.com")
+    page.click("#endpoint-add")
+    expect(page.locator("#endpoint-message.error")).to_have_text(
+        "That is not a URL: it should look like https://example.com/hooks."
+    )
+
+    page.fill("#endpoint-url", "ftp://hooks.example.com/x")
+    page.click("#endpoint-add")
+    expect(page.locator("#endpoint-message.error")).to_have_text(
+        "The URL must start with https://."
+    )
+
+    # when: a good URL, one endpoint too many
+    page.fill("#endpoint-url", "https://hooks.example.com/21")
+    page.click("#endpoint-add")
+
+    # then: the API's message; no secret, nothing added
+    expect(page.locator("#endpoint-message.error")).to_have_text(
+        "a workspace has at most 20 webhook endpoints"
+    )
+    expect(page.locator("#secret-box")).to_be_hidden()
+    expect(page.locator("#endpoint-url")).to_have_value("https://hooks.example.com/21")
+    assert len(server.gql(ENDPOINTS, key=keys.admin)["webhookEndpoints"]) == 20
+
+
 def test_events_are_listed_newest_first_ten_at_a_time(
     page: Page, server: Server, keys: Keys
 ) -> None:
@@ -145,7 +385,11 @@ def test_events_are_listed_newest_first_ten_at_a_time(
     assert details[0].startswith("top-up ") and details[0].endswith("…")
     assert details[1:] == ["credits 111", "price $5.77", "auto no"]  # 111 × 0.052
 
-    # when / then: the next ones, after the last cursor, until there are no more
+    # when / then: the top-ups only (an earlier test sent a test.ping); then the next ones,
+    # after the last cursor, until there are no more
+    page.select_option("#events-type", "topup.purchased")
+    expect(page.locator("#events tbody tr").first).to_contain_text("credits 111")
+    expect(page.locator("#events tbody tr")).to_have_count(10)
     page.click("#events-more")
     expect(page.locator("#events tbody tr")).to_have_count(12)
     assert table_rows(page, "#events")[-1][2].split(" · ")[1] == "credits 100"
@@ -234,7 +478,7 @@ def test_auto_top_up_is_refused_on_the_free_plan(page: Page, server: Server, key
 def test_a_member_reads_alerts_events_and_auto_top_up_without_admin_controls(
     page: Page, server: Server, keys: Keys
 ) -> None:
-    # given: an alert and auto top-up, set by the admin
+    # given: an alert, auto top-up and an endpoint, set by the admin
     server.gql(
         'mutation { setAlert(input: {meter: DATA_CREDITS, threshold: "250"}) { id } }',
         key=keys.admin,
@@ -243,6 +487,9 @@ def test_a_member_reads_alerts_events_and_auto_top_up_without_admin_controls(
         'mutation { setAutoTopUp(input: {threshold: "100", credits: "400"}) { __typename } }',
         key=keys.admin,
     )
+    server.gql(CREATE_ENDPOINT, {"i": {"url": "https://hooks.example.com/m"}}, keys.admin)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.post_data or ""))
 
     # when
     login(page, keys.member)
@@ -259,42 +506,58 @@ def test_a_member_reads_alerts_events_and_auto_top_up_without_admin_controls(
     expect(page.locator("#autotopup-credits")).to_have_text("400 Data Credits")
     expect(page.locator("#autotopup-form")).to_be_hidden()
     expect(page.locator("#autotopup-member")).to_be_visible()
+    # webhooks: a note, and the page never asks for what a member key may not see
+    expect(page.locator("#webhooks-member")).to_be_visible()
+    expect(page.locator("#webhooks-admin")).to_be_hidden()
+    queries = [json.loads(body)["query"] for body in asked if body]
+    assert queries and not any("webhook" in q for q in queries), queries
     expect(page.locator("#page-error")).to_be_hidden()
 
 
-def test_answers_arriving_after_logout_are_dropped(page: Page, server: Server, keys: Keys) -> None:
+def test_answers_arriving_after_logout_are_dropped_and_no_secret_shows(
+    page: Page, server: Server, keys: Keys
+) -> None:
     # given: a load of each panel and a change to each on their way when the user logs out
+    server.gql(CREATE_ENDPOINT, {"i": {"url": "https://hooks.example.com/late"}}, keys.admin)
     login(page, keys.admin)
+    expect(page.locator("#deliveries-status")).to_have_text("Nothing sent to this endpoint yet.")
     held: list[Route] = []
     page.route("**/graphql", lambda route: held.append(route))
     page.click("#events-refresh")
+    page.click("#deliveries-refresh")
     page.fill("#alert-threshold", "5")
     page.click("#alert-add")
     page.fill("#autotopup-threshold-input", "1")
     page.fill("#autotopup-credits-input", "2")
     page.click("#autotopup-save")
-    for _ in range(250):  # up to 5 s for the three requests to be held
-        if len(held) == 3:
+    page.fill("#endpoint-url", "https://hooks.example.com/late-2")
+    page.click("#endpoint-add")
+    for _ in range(250):  # up to 5 s for the five requests to be held
+        if len(held) == 5:
             break
         page.wait_for_timeout(20)
-    assert len(held) == 3, [route.request.post_data for route in held]
+    assert len(held) == 5, [route.request.post_data for route in held]
     page.click("#logout")
     expect(page.locator("#login")).to_be_visible()
 
-    # when: their answers arrive
+    # when: their answers arrive (the new endpoint's secret among them)
     for route in held:
         with page.expect_response(route.request.url):
             route.continue_()
     page.wait_for_timeout(200)  # for the page's handlers of those answers to run
 
-    # then: still logged out, without a script error (the `page` fixture checks)
+    # then: still logged out, and the secret is nowhere in the page (the `page` fixture checks
+    # that no script failed)
     expect(page.locator("#dashboard")).to_be_hidden()
+    expect(page.locator("#secret-box")).to_be_hidden()
+    expect(page.locator("#secret-value")).to_have_text("")
+    assert "whsec_" not in page.content()
 
 
 def test_screenshots_of_the_new_panels_at_desktop_and_phone_width(
-    page: Page, server: Server, keys: Keys, artifacts: Path
+    page: Page, server: Server, keys: Keys, receiver: Receiver, artifacts: Path
 ) -> None:
-    # given: an alert and auto top-up
+    # given: an alert, auto top-up, an endpoint with a delivery and a new one's secret showing
     server.gql(
         'mutation { setAlert(input: {meter: ACTIONS, threshold: "90"}) { id } }', key=keys.admin
     )
@@ -302,8 +565,18 @@ def test_screenshots_of_the_new_panels_at_desktop_and_phone_width(
         'mutation { setAutoTopUp(input: {threshold: "100", credits: "400"}) { __typename } }',
         key=keys.admin,
     )
+    server.gql(CREATE_ENDPOINT, {"i": {"url": receiver.url, "description": "CRM"}}, keys.admin)
     login(page, keys.admin)
-    expect(page.locator("#alerts tbody tr")).to_have_count(1)
+    page.fill("#endpoint-url", "https://hooks.example.com/screenshot")
+    page.select_option("#endpoint-types", ["credits.depleted", "topup.purchased"])
+    page.click("#endpoint-add")
+    expect(page.locator("#secret-box")).to_be_visible()
+    expect(page.locator("#endpoints tbody tr")).to_have_count(2)
+    crm = page.locator("#endpoints tbody tr", has_text="CRM")
+    crm.get_by_role("button", name="Send test event").click()
+    expect(page.locator("#deliveries tbody tr")).to_have_count(1)
+    receiver.wait_for(1)
+    refresh_until(page, page.locator("#deliveries tbody td:nth-child(3)").first, "Succeeded")
 
     # when / then: desktop
     desktop = artifacts / "dashboard-notifications-desktop.png"

@@ -10,6 +10,7 @@ import { forgetKey, gql, keepKey, restoreKey } from "./api.js";
 import { closeAutoTopUp, openAutoTopUp, wireAutoTopUp } from "./autotopup.js";
 import { watchChartSize } from "./chart.js";
 import { wireCsv } from "./csv.js";
+import { wireDeliveries } from "./deliveries.js";
 import { $, showMessage } from "./dom.js";
 import { closeEventList, openEventList, wireEventList } from "./events.js";
 import { closeLedger, openLedger, wireLedger } from "./ledger.js";
@@ -17,6 +18,7 @@ import { renderWorkbooks } from "./limits.js";
 import { session } from "./state.js";
 import { renderSummary, renderWho } from "./summary.js";
 import { closeUsage, openUsage, wireUsage } from "./usage.js";
+import { closeWebhooks, openWebhooks, wireWebhooks } from "./webhooks.js";
 
 const DASHBOARD_QUERY = `query Dashboard {
   viewer { role apiKey { name } }
@@ -60,6 +62,8 @@ function wireEvents() {
   wireAlerts();
   wireAutoTopUp();
   wireEventList();
+  wireWebhooks();
+  wireDeliveries();
   watchChartSize();
 }
 
@@ -115,6 +119,7 @@ function logout(message) {
   closeAlerts();
   closeAutoTopUp();
   closeEventList();
+  closeWebhooks();
   showLogin(message);
 }
 
@@ -132,6 +137,7 @@ function openDashboard(data) {
   openAlerts();
   openAutoTopUp();
   openEventList();
+  openWebhooks();
 }
 
 start();
