@@ -202,3 +202,14 @@ def is_unavailable(error: BaseException) -> bool:
             return False
         error = cause
     return False
+
+
+def pool_stats() -> tuple[int, int] | None:
+    """(connections, idle ones) of the PostgreSQL pool, for a gauge; None on SQLite.
+
+    tortoise keeps its asyncpg pool in a private attribute: read with a default, so a
+    tortoise that moves it only loses the gauge, never a request."""
+    pool = getattr(connection(), "_pool", None)
+    if pool is None or not hasattr(pool, "get_size"):
+        return None
+    return int(pool.get_size()), int(pool.get_idle_size())

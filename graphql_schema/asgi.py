@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,7 +21,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from app.config import Settings
+from app.health import readiness
 from app.logs import configure_logging
+from app.metrics import CONTENT_TYPE, exposition, sample_forever
 from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.webhooks.delivery import DeliveryWorker
@@ -111,7 +114,20 @@ class TallyGraphQL(GraphQL[Context, None]):
 
 
 async def health(request: Request) -> Response:
+    """Liveness: the process answers (also at the older /healthz)."""
     return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: the database answers and every migration is applied; 503 otherwise."""
+    is_ready, reason = await readiness()
+    status = 200 if is_ready else 503
+    return JSONResponse({"status": "ready" if is_ready else "unavailable", "reason": reason},
+                        status_code=status)  # fmt: skip
+
+
+async def metrics(request: Request) -> Response:
+    return Response(exposition(), media_type=CONTENT_TYPE)
 
 
 def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette:
@@ -130,9 +146,12 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         if manage_database and settings.webhook_delivery:
             webhooks = DeliveryWorker(settings)
             webhooks.start()
+        sampler = asyncio.create_task(sample_forever()) if manage_database else None
         try:
             yield
         finally:
+            if sampler is not None:
+                sampler.cancel()
             if webhooks is not None:  # before the database closes under an attempt
                 await webhooks.stop()
             if scheduler is not None:  # before the database closes under a running job
@@ -144,6 +163,9 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         Route("/graphql", TallyGraphQL(settings)),
         *([Route("/graphiql/assets/{name}", ide_asset)] if settings.graphiql else []),
         Route("/healthz", health),
+        Route("/healthz/live", health),
+        Route("/healthz/ready", ready),
+        Route("/metrics", metrics),
         Route("/usage.csv", usage_csv_endpoint(settings), methods=["GET"]),
         Route("/", dashboard_page),
         Route("/dashboard/assets/{name}", dashboard_asset),

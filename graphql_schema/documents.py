@@ -122,16 +122,18 @@ def _refused(errors: list[GraphQLError]) -> list[GraphQLError]:
 
 
 def operation_label(document: DocumentNode, name: str | None) -> str:
-    """How a request's log line names its operation: its name, else its type and first
-    field ("mutation recordUsage")."""
-    if name:
-        return name[:64]
+    """How a request's log line names its operation: the client's name for it, else its
+    type and first field ("mutation recordUsage")."""
+    return name[:64] if name else root_label(document)
+
+
+def root_label(document: DocumentNode) -> str:
+    """The first operation's type and first root field; after validation, a label from a
+    bounded set (the schema's root fields), fit for a metric."""
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
-            if definition.name:
-                return definition.name.value
             first = definition.selection_set.selections[0]
-            field = first.name.value if isinstance(first, FieldNode) else "..."
+            field = first.name.value if isinstance(first, FieldNode) else "fragment"
             return f"{definition.operation.value} {field}"
     return "none"
 
@@ -163,6 +165,10 @@ def bounded_documents(
                 else:
                     rules = context.validation_rules
                     context.pre_execution_errors = validate_cached(schema, entry, rules)
+                document = context.graphql_document
+                if document is not None and not context.pre_execution_errors:
+                    # Valid, so its first root field is the schema's: a bounded metric label.
+                    note(metric_operation=root_label(document))
             yield
 
     return BoundedDocuments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import uuid
+from collections import Counter
 from typing import Annotated
 
 import strawberry
@@ -11,6 +12,7 @@ import strawberry
 from app.billing.topups import TopUpRequest, purchase_top_up
 from app.errors import Refused
 from app.kinds import Meter, RunStatus
+from app.metrics import USAGE_REPORTS
 from app.plans.subscriptions import (
     PlanChangeRequest,
     cancel_subscription,
@@ -62,6 +64,15 @@ class RecordUsageBatchResult:
     refused: int
     actions: int = strawberry.field(description="Actions of the charged items.")
     data_credits: decimal.Decimal = strawberry.field(description="Their Data Credits.")
+
+
+def count_reports(results: list[Charge | Refusal]) -> None:
+    """tally_usage_reports_total: charged (replays included) or refused, with the code."""
+    refused = Counter(r.code.value for r in results if isinstance(r, Refusal))
+    if charged := len(results) - sum(refused.values()):
+        USAGE_REPORTS.labels(outcome="charged", code="").inc(charged)
+    for code, count in refused.items():
+        USAGE_REPORTS.labels(outcome="refused", code=code).inc(count)
 
 
 def report_of(data: RecordUsageInput) -> UsageReport:
@@ -135,7 +146,9 @@ class Mutation:
         async def charge() -> Charge:
             return Charge.of(await record_usage(workspace_id, report, info.context.now))
 
-        return await refusal_or(charge)
+        result = await refusal_or(charge)
+        count_reports([result])
+        return result
 
     @strawberry.mutation(
         description="R2–R13, R23: up to 1,000 reports in one transaction; each item is charged"
@@ -155,6 +168,7 @@ class Mutation:
             else:
                 results.append(Charge.of(outcome))
                 actions, credits = actions + outcome.actions, credits + outcome.credits
+        count_reports(results)
         charged = len(results) - sum(isinstance(r, Refusal) for r in results)
         return RecordUsageBatchResult(
             results=results,

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from app.logs import get_logger
+from app.metrics import HTTP_DURATION, HTTP_REQUESTS
 from app.requests import in_request
 
 Scope = MutableMapping[str, Any]
@@ -83,12 +84,37 @@ class RequestContext:
 
     @staticmethod
     def _log(scope: Scope, status: list[int], started: float, noted: dict[str, Any]) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        seconds = time.perf_counter() - started
+        operation = noted.pop("metric_operation", None) or route_label(scope.get("path", ""))
+        code = status[0] if status else 0
+        HTTP_REQUESTS.labels(operation=operation, status=str(code)).inc()
+        HTTP_DURATION.labels(operation=operation).observe(seconds)
         log.info(
             "request",
             method=scope.get("method"),
             path=scope.get("path"),
-            status=status[0] if status else None,
-            duration_ms=duration_ms,
+            status=code or None,
+            duration_ms=round(seconds * 1000, 2),
             **noted,
         )
+
+
+_ROUTES = {
+    "/healthz": "healthz",
+    "/healthz/live": "healthz",
+    "/healthz/ready": "healthz",
+    "/metrics": "metrics",
+    "/usage.csv": "usage.csv",
+    "/": "dashboard",
+    "/graphql": "graphql",  # GraphiQL, or a document that did not validate
+}
+
+
+def route_label(path: str) -> str:
+    """A bounded label for what a request asked for: a client's path is never a label."""
+    if path in _ROUTES:
+        return _ROUTES[path]
+    for prefix in ("/dashboard/", "/graphiql/"):
+        if path.startswith(prefix):
+            return prefix.strip("/")
+    return "other"

@@ -11,6 +11,7 @@ from app.config import Settings
 from app.plans.renewals import Scope, SweepResult, count_due, sweep
 from app.plans.trials import count_trials_ending, notify_trials_ending
 from app.runs.service import count_expired_holds, expire_holds
+from app.verify import nothing_due, verify_job
 from app.webhooks.retention import count_prunable, prune_deliveries
 
 HOLD_EXPIRY = "hold-expiry"
@@ -36,6 +37,8 @@ class Job:
     work: Callable[..., Awaitable[int]] | None = None  # (now, batch_size=): how much it did
     count: Callable[[datetime], Awaitable[int]] | None = None
     done: str = ""  # what `tally jobs run` says it did: "holds released"
+    every: float | None = None  # seconds between the scheduler's runs; None: its interval
+    first_after: float = 0.0  # seconds after the scheduler starts
 
 
 JOBS: dict[str, Job] = {
@@ -76,6 +79,17 @@ JOBS: dict[str, Job] = {
             prune_webhook_deliveries,
             count_webhook_deliveries,
             "deliveries pruned",
+        ),
+        Job(
+            "verify",
+            "Recompute every balance, hold and spend from the ledger; log each difference and"
+            " set tally_verify_differences (R24). Daily, an hour after the scheduler starts.",
+            None,
+            verify_job,
+            nothing_due,
+            "differences found",
+            every=24 * 3600,
+            first_after=3600,
         ),
     )
 }

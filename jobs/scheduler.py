@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.clock import utcnow
+from app.metrics import job_ran
 from jobs.registry import JOBS, run_job
 
 log = logging.getLogger("tally.scheduler")
@@ -25,16 +26,16 @@ class Scheduler:
     def __init__(self, interval_seconds: float) -> None:
         self._busy = asyncio.Lock()
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        for name in JOBS:
+        for name, job in JOBS.items():
             self._scheduler.add_job(
                 self.tick,
                 "interval",
-                seconds=interval_seconds,
+                seconds=job.every or interval_seconds,
                 args=[name],
                 id=name,
                 max_instances=1,
                 coalesce=True,
-                next_run_time=utcnow(),
+                next_run_time=utcnow() + timedelta(seconds=job.first_after),
             )
 
     def start(self) -> None:
@@ -51,7 +52,9 @@ class Scheduler:
                 result = await run_job(name, utcnow())
             except Exception:  # the next tick retries; one failure must not stop the scheduler
                 log.exception("job %s failed", name)
+                job_ran(name, failed=1)
                 return
+        job_ran(name, failed=len(result.failed))
         if result.renewals or result.failed:
             log.info(
                 "job %s: %d workspaces, %d steps %s, %d failed",

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+import tempfile
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -22,7 +24,9 @@ from app.kinds import BillingInterval
 from app.logs import configure_logging
 from app.plans.renewals import SweepResult
 from app.validation import instant
-from app.verify import Difference
+
+if TYPE_CHECKING:
+    from app.verify import Difference
 
 cli = typer.Typer(help="Tally: usage-based plans, metered and billed.", no_args_is_help=True)
 
@@ -55,6 +59,7 @@ def serve(
         raise typer.Exit(2)
     settings = _settings()
     configure_logging(settings.log_format)
+    _metrics_directory()
     typer.echo(
         f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True
     )
@@ -79,6 +84,20 @@ def serve(
         # sockets would get everyone else's requests refused (503). Per-client caps belong in
         # the proxy (limit_conn in deploy/nginx.conf).
     )
+
+
+def _metrics_directory() -> None:
+    """/metrics sums every worker's samples through files in one directory (prometheus-client's
+    multiprocess mode): a fresh one for this server unless PROMETHEUS_MULTIPROC_DIR names one.
+    Set before a worker imports prometheus_client, which reads it then."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its directory was chosen")
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        for stale in Path(directory).glob("*.db"):  # samples of an earlier run
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tally-metrics-")
 
 
 async def _migrate(settings: Settings) -> None:

@@ -23,6 +23,7 @@ from app.db import fetch, fetch_one
 from app.events.rules import NewEvent
 from app.events.store import emit
 from app.events.types import ENDPOINT_DISABLED
+from app.metrics import WEBHOOK_DELIVERIES
 from app.webhooks import rules
 from app.webhooks.endpoints import fail_pending
 from app.webhooks.rules import AttemptResult, DeliveryStatus, Verdict
@@ -70,6 +71,8 @@ async def record(
             None if result.error is None else rules.clip(result.error),
             result.duration_ms,
         )
+    # Counted once committed: PENDING is an attempt that failed and will be tried again.
+    WEBHOOK_DELIVERIES.labels(status=after.status.value).inc()
     return after
 
 

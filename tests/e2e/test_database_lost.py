@@ -78,8 +78,13 @@ def test_a_lost_database_is_503_with_retry_after_then_served_again(proxied):
         )
         assert (csv.status_code, csv.headers["retry-after"]) == (503, "5")
         assert client.get("/healthz").status_code == 200  # the process itself is alive
+        assert client.get("/healthz/live").json() == {"status": "ok"}
+        unready = client.get("/healthz/ready")
+        assert (unready.status_code, unready.json()["status"]) == (503, "unavailable")
 
         proxy.restore()
+        ready = client.get("/healthz/ready")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready", "reason": "ok"})
         # Retried with the same key once the database is back: charged exactly once.
         for _ in range(2):
             charged = _post(client, RECORD, key, {"w": wb, "k": "during"}).json()

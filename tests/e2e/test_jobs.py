@@ -103,6 +103,7 @@ def test_r14_jobs_run_prints_what_it_did_and_runs_again_idle(pg_url):
     assert "renewals: 150 workspaces, 150 periods (CYCLE 150), 0 failed" in out
     assert "hold-expiry: 0 holds released, as of 2025-02-15T10:00:00+00:00" in out
     assert "trial-ending: 0 trials told, as of 2025-02-15T10:00:00+00:00" in out
+    assert "verify: 0 differences found, as of 2025-02-15T10:00:00+00:00" in out
     assert "webhook-retention: 0 deliveries pruned, as of 2025-02-15T10:00:00+00:00" in out
     again = tally("jobs", "run", "renewals", "--now", "2025-02-15T10:00:00Z", env=env)
     assert "renewals: 0 workspaces, 0 periods" in again.communicate(timeout=60)[0]
@@ -115,6 +116,7 @@ def test_r14_jobs_run_prints_what_it_did_and_runs_again_idle(pg_url):
         "hold-expiry",
         "trial-ending",
         "webhook-retention",
+        "verify",
         "all",
     ]
 

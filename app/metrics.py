@@ -1,0 +1,101 @@
+"""Prometheus metrics (API.md "HTTP, health and operations"), summed over every process.
+
+With PROMETHEUS_MULTIPROC_DIR set (tally serve sets it for its workers), each process writes
+its samples to files there and `/metrics` adds them up; without it, one process's registry.
+Label values come from bounded sets only (root fields of the schema, refusal codes, job names,
+delivery statuses), never from what a client writes, so no request can grow the series.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from app.db import pool_stats
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+USAGE_REPORTS = Counter(
+    "tally_usage_reports_total",
+    "Usage reports answered: charged (replays included) or refused, with the refusal's code.",
+    ["outcome", "code"],
+)
+HTTP_REQUESTS = Counter(
+    "tally_http_requests_total", "HTTP requests answered.", ["operation", "status"]
+)
+HTTP_DURATION = Histogram(
+    "tally_http_request_duration_seconds",
+    "How long requests took, by operation.",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "tally_webhook_deliveries_total",
+    "Webhook delivery attempts by their outcome (succeeded, retrying, failed).",
+    ["status"],
+)
+JOB_RUNS = Counter("tally_job_runs_total", "Job runs by outcome.", ["job", "outcome"])
+JOB_LAST_SUCCESS = Gauge(
+    "tally_job_last_success_timestamp_seconds",
+    "When each job last ran without a failure (Unix time).",
+    ["job"],
+    multiprocess_mode="max",
+)
+VERIFY_DIFFERENCES = Gauge(
+    "tally_verify_differences",
+    "Differences the last verify run found between stored balances and the ledger.",
+    multiprocess_mode="mostrecent",
+)
+LOOP_LAG = Gauge(
+    "tally_event_loop_lag_seconds",
+    "How late the event loop ran a timer, the last time it was measured.",
+    multiprocess_mode="max",
+)
+POOL_CONNECTIONS = Gauge(
+    "tally_db_pool_connections",
+    "Database pool connections (PostgreSQL), in use or idle.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+
+
+def job_ran(job: str, failed: int) -> None:
+    outcome = "failed" if failed else "ok"
+    JOB_RUNS.labels(job=job, outcome=outcome).inc()
+    if not failed:
+        JOB_LAST_SUCCESS.labels(job=job).set(time.time())
+
+
+def exposition() -> bytes:
+    """The text `/metrics` answers: every process's samples when multiprocess, else this one's."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(DEFAULT_REGISTRY)
+
+
+async def sample_forever(interval: float = 1.0) -> None:
+    """Event-loop lag (how late a timer fired) and the pool's connections, every `interval`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        LOOP_LAG.set(max(0.0, loop.time() - started - interval))
+        stats = pool_stats()
+        if stats is not None:
+            size, idle = stats
+            POOL_CONNECTIONS.labels(state="in_use").set(size - idle)
+            POOL_CONNECTIONS.labels(state="idle").set(idle)
