@@ -16,6 +16,8 @@ from strawberry.dataloader import DataLoader
 
 from app.catalog import PlanSpec
 from app.catalog.store import list_plans
+from app.events.store import events_by_id
+from app.models import Event
 from app.workspaces.workbooks import tables_of
 
 
@@ -29,6 +31,11 @@ async def _plans(codes: Sequence[str]) -> list[PlanSpec | None]:
     return [by_code.get(code) for code in codes]
 
 
+async def _events(ids: Sequence[uuid.UUID]) -> list[Event | None]:
+    found = await events_by_id(ids)
+    return [found.get(i) for i in ids]
+
+
 @dataclass
 class Loaders:
     tables: DataLoader[uuid.UUID, list[str]] = field(
@@ -36,4 +43,7 @@ class Loaders:
     )
     plans: DataLoader[str, PlanSpec | None] = field(
         default_factory=lambda: DataLoader(load_fn=_plans)
+    )
+    events: DataLoader[uuid.UUID, Event | None] = field(
+        default_factory=lambda: DataLoader(load_fn=_events)
     )

@@ -153,6 +153,12 @@ def _seq_of(cursor: str) -> int:
     return int(cursor[1:])
 
 
+async def events_by_id(event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Event]:
+    """Events by their public id, in one query (a page of deliveries names a page of them)."""
+    rows = await Event.filter(id__in=list(set(event_ids)))
+    return {row.id: row for row in rows}
+
+
 async def get_event(workspace_id: uuid.UUID, event_id: uuid.UUID) -> Event | None:
     return await Event.get_or_none(id=event_id, workspace_id=workspace_id)
 

@@ -114,8 +114,8 @@ async def delete_endpoint(
 ) -> WebhookEndpoint:
     async with in_transaction() as conn:
         endpoint = await get_endpoint(conn, workspace_id, endpoint_id)
-        endpoint.deleted_at = now
-        await endpoint.save(using_db=conn, update_fields=["deleted_at"])
+        endpoint.deleted_at, endpoint.enabled = now, False  # it sends nothing any more
+        await endpoint.save(using_db=conn, update_fields=["deleted_at", "enabled"])
         await fail_pending(conn, endpoint.id, "endpoint deleted")
     return endpoint
 

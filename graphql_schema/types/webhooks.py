@@ -10,6 +10,8 @@ from app import models
 from app.webhooks import rules
 from app.webhooks.deliveries import delivery_cursor
 from app.webhooks.endpoints import EndpointInput
+from graphql_schema.context import Info
+from graphql_schema.types.events import Event
 from graphql_schema.types.ledger import PageInfo
 
 strawberry.enum(rules.DeliveryStatus, name="DeliveryStatus")
@@ -89,6 +91,12 @@ class WebhookDelivery:
     @strawberry.field(description="The event, and the webhook-id header of every attempt.")
     def event_id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.event_id))
+
+    @strawberry.field(description="The event delivered (its type and data).")
+    async def event(self, info: Info) -> Event:
+        found = await info.context.loaders.events.load(self.row.event_id)
+        assert found is not None, "events are never deleted"
+        return Event(row=found)
 
     @strawberry.field
     def endpoint_id(self) -> strawberry.ID:

@@ -169,6 +169,7 @@ async def test_r36_deleting_is_soft_and_stops_pending_deliveries(api):
     assert (sent["status"], sent["attempts"], sent["endpointId"]) == ("PENDING", 0, endpoint_id)
     deleted = await api.gql(DELETE, {"id": endpoint_id}, key=t.admin_key)
     assert deleted["deleteWebhookEndpoint"]["id"] == endpoint_id
+    assert deleted["deleteWebhookEndpoint"]["enabled"] is False  # it sends nothing any more
     assert (await api.gql(LIST, key=t.admin_key))["webhookEndpoints"] == []
     [stopped] = await deliveries(api, t.admin_key, endpoint=endpoint_id)  # the log stays
     assert (stopped["id"], stopped["status"], stopped["lastError"]) == (
@@ -326,3 +327,17 @@ async def test_r36_deliveries_page_newest_first(api):
     for bad in ({"f": 0}, {"f": 201}, {"a": "bm90IGEgY3Vyc29y"}, {"a": "%%%"}):
         code = await api.error_code(DELIVERIES, bad, key=t.admin_key)
         assert code == "INVALID_INPUT", bad
+
+
+async def test_r36_a_delivery_names_its_event_with_its_type_and_data(api):
+    t = await api.create_workspace("launch")
+    endpoint_id = (await create(api, t.admin_key))["endpoint"]["id"]
+    await api.gql(TEST, {"id": endpoint_id}, key=t.admin_key)
+    await api.top_up(t.admin_key, "10")
+    query = """query($p: ID) { webhookDeliveries(endpointId: $p) { edges { node {
+      eventId event { id type data } } } } }"""
+    edges = (await api.gql(query, {"p": endpoint_id}, key=t.admin_key))["webhookDeliveries"]
+    nodes = [e["node"] for e in edges["edges"]]
+    assert [n["event"]["type"] for n in nodes] == ["topup.purchased", "test.ping"]
+    assert all(n["event"]["id"] == n["eventId"] for n in nodes)
+    assert nodes[0]["event"]["data"]["credits"] == "10"
