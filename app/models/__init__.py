@@ -3,7 +3,7 @@
 from app.models.billing import BillingCharge, Renewal
 from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
 from app.models.events import Alert, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from app.models.history import UsageDaily
+from app.models.history import PlanPeriod, UsageDaily
 from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund, Run
 from app.models.workspace import ApiKey, Workbook, Workspace
 
@@ -18,6 +18,7 @@ __all__ = [
     "IdempotencyRecord",
     "LedgerEntry",
     "Plan",
+    "PlanPeriod",
     "PlanTier",
     "Price",
     "Refund",

@@ -1,4 +1,5 @@
-"""Daily usage rollups: what usage history reads instead of every charge (R24)."""
+"""Daily usage rollups: what usage history reads instead of every charge (R24); the plan
+history balances at a past instant read (R38)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,29 @@ class UsageDaily(Model):
         unique_together = (
             ("workspace", "day", "period_start", "workbook", "table_id", "provider", "kind"),
         )
+
+
+class PlanPeriod(Model):
+    """The plan and Actions capacity a workspace ran on from `started_at` on (R38).
+
+    Append-only, one row per change of either, written in the transaction that makes the change
+    (creation, an upgrade, leaving free, a renewal step that changes them) and stamped with the
+    same instant as that transaction's ledger entries, so a balance at any instant reads the
+    plan and the meters of the same moment.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    workspace: fields.ForeignKeyRelation[Workspace] = fields.ForeignKeyField(
+        "tally.Workspace", related_name="plan_periods", on_delete=fields.RESTRICT
+    )
+    workspace_id: uuid.UUID
+    started_at = fields.DatetimeField()
+    plan_code = fields.CharField(max_length=32)
+    credit_tier = fields.IntField(null=True)  # None during a trial
+    billing_interval = fields.CharField(max_length=16)
+    actions_capacity = fields.IntField()
+    source = fields.CharField(max_length=16)  # CREATED, UPGRADE, SUBSCRIBED, a renewal kind
+
+    class Meta:
+        table = "plan_period"
+        indexes = (("workspace_id", "started_at", "id"),)

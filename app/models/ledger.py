@@ -99,7 +99,13 @@ class LedgerEntry(Model):
 
     class Meta:
         table = "ledger_entry"
-        indexes = (("workspace_id", "id"), ("workspace_id", "workbook_id", "id"))
+        # (workspace, meter, created_at, id): a meter's balance at an instant is one lookup,
+        # the last entry at or before it (R38, app/history/balance.py).
+        indexes = (
+            ("workspace_id", "id"),
+            ("workspace_id", "workbook_id", "id"),
+            ("workspace_id", "meter", "created_at", "id"),
+        )
 
 
 class IdempotencyRecord(Model):

@@ -29,6 +29,7 @@ from app.db import connection, fetch, fetch_one
 from app.events import types, watch
 from app.events.rules import NewEvent
 from app.events.store import emit
+from app.history.plan_periods import plan_changes, record_plan
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
@@ -304,6 +305,9 @@ async def _apply(
         processed_at=now,
     )
     await _post_step(conn, row, step, now)
+    before = (row.plan_code, row.credit_tier, row.billing_interval, row.actions_capacity)
+    if plan_changes(terms, terms.monthly_actions, before):  # R38: the plan history
+        await record_plan(conn, row.id, terms, terms.monthly_actions, now, step.kind.value)
     if step.opens_cycle:
         await _bill_cycle(conn, row.id, step, plans, billing, now)
     return True

@@ -22,6 +22,7 @@ from app.db import fetch_one
 from app.errors import InvalidInput, NotFound
 from app.events import types, watch
 from app.events.store import emit
+from app.history.plan_periods import PlanChange, record_plan
 from app.idempotency import run_once
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
@@ -203,6 +204,7 @@ async def _upgrade(
         Posting(Meter.DATA_CREDITS, grant, after["credit_balance"]),
     ]
     await post(conn, row.id, EntryType.GRANT, postings, now)
+    await record_plan(conn, row.id, target, capacity, now, PlanChange.UPGRADE)  # R38
     old_price = _price(current, catalog)
     difference = _price(target, catalog) - old_price
     amount = prorated_cents(difference, row.period_start, row.period_end, now)
@@ -276,6 +278,7 @@ async def _start_subscription(
         Posting(Meter.DATA_CREDITS, grant, after["credit_balance"]),
     ]
     await post(conn, row.id, EntryType.GRANT, grants, now)
+    await record_plan(conn, row.id, target, target.monthly_actions, now, PlanChange.SUBSCRIBED)
     await bill(
         conn,
         row.id,

@@ -14,6 +14,7 @@ from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
 from app.errors import InvalidInput, NotFound
+from app.history.plan_periods import PlanChange, record_plan
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import ApiKey, Workspace
@@ -99,6 +100,7 @@ async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Worksp
             Posting(Meter.DATA_CREDITS, terms.cycle_grant_units, terms.cycle_grant_units),
         ]
         await post(conn, workspace.id, EntryType.GRANT, grants, now)
+        await record_plan(conn, workspace.id, terms, terms.monthly_actions, now, PlanChange.CREATED)
         if cycle.fee_cents > 0:
             await bill(
                 conn,
