@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 from graphql_schema import perf
 from graphql_schema.documents import DEFAULT_MAX_TOKENS, bounded_documents
 from graphql_schema.events import EventMutations, EventQueries
+from graphql_schema.history import HistoryQueries
 from graphql_schema.mutations import Mutation as CoreMutation
 from graphql_schema.queries import Query as CoreQuery
 from graphql_schema.scalars import SCALAR_MAP
@@ -31,7 +32,7 @@ _NO_INTROSPECTION = [*_LIMITS, NoSchemaIntrospectionCustomRule]
 
 # Query and Mutation are composed of one class per domain.
 @strawberry.type
-class Query(CoreQuery, EventQueries, TopUpQueries, WebhookQueries):
+class Query(CoreQuery, EventQueries, TopUpQueries, WebhookQueries, HistoryQueries):
     pass
 
 

@@ -1,4 +1,5 @@
-"""Usage history (R24): rows grouped by any of day, cycle, workbook, table, provider, kind."""
+"""Usage history (R24): rows grouped by any of day, cycle, workbook, table, provider, kind;
+balances at a past instant (R38)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from datetime import date, datetime
 
 import strawberry
 
+from app.catalog import PlanSpec
+from app.history import balance
 from app.history import rules as history
 from app.units import units_to_credits
 from graphql_schema.enums import UsageKind
+from graphql_schema.types.catalog import Plan
 
 strawberry.enum(
     history.UsageDimension,
@@ -54,4 +58,32 @@ class UsageRow:
             actions=row.actions,
             data_credits=units_to_credits(row.credits),
             results=row.results,
+        )
+
+
+@strawberry.type(
+    description="R38: the meters and the plan at an instant, read from the ledger and the plan"
+    " history; a change made exactly at `at` counts."
+)
+class BalanceSnapshot:
+    at: datetime
+    plan: Plan
+    actions_used: int
+    actions_capacity: int = strawberry.field(description="The Actions capacity of the month then.")
+    data_credits: decimal.Decimal = strawberry.field(
+        description="The Data Credit balance, held credits included."
+    )
+    held: decimal.Decimal = strawberry.field(description="Set aside for runs then (R6).")
+    available: decimal.Decimal = strawberry.field(description="dataCredits - held.")
+
+    @classmethod
+    def of(cls, snapshot: balance.BalanceSnapshot, plan: PlanSpec) -> BalanceSnapshot:
+        return cls(
+            at=snapshot.at,
+            plan=Plan.of(plan),
+            actions_used=snapshot.actions_used,
+            actions_capacity=snapshot.actions_capacity,
+            data_credits=units_to_credits(snapshot.credits),
+            held=units_to_credits(snapshot.held),
+            available=units_to_credits(snapshot.available),
         )
