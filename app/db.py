@@ -97,7 +97,7 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+def asyncpg_dsn(url: str, database: str | None = None) -> str:
     parts = urlsplit(url)
     path = f"/{database}" if database is not None else parts.path
     return urlunsplit(("postgresql", parts.netloc, path, "", ""))
@@ -106,7 +106,7 @@ def _asyncpg_dsn(url: str, database: str | None = None) -> str:
 async def create_postgres_database(url: str) -> None:
     """Create the database named in `url` when it does not exist yet."""
     name = urlsplit(url).path.lstrip("/")
-    conn = await asyncpg.connect(_asyncpg_dsn(url, "postgres"))
+    conn = await asyncpg.connect(asyncpg_dsn(url, "postgres"))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
@@ -123,7 +123,7 @@ async def migrate_database(url: str) -> None:
         await Tortoise.close_connections()
         return
     await create_postgres_database(url)
-    lock = await asyncpg.connect(_asyncpg_dsn(url))
+    lock = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
         await migrate(config=config)

@@ -147,3 +147,22 @@ async def claim_deliveries(
         " RETURNING id, workspace_id, event_id, endpoint_id, attempts"
     )
     return list(await fetch(conn, query, now, lease_until))
+
+
+async def workspace_for_events(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, notify: tuple[str, str]
+) -> None:
+    """The workspace's row, locked while its events are written (app.events.store), so one
+    workspace's events commit in the order of their seq: the `events` subscription sends them
+    by seq. Most transactions that write events locked it already, for the change itself; the
+    others (a test ping, an endpoint the delivery worker disables) take it here, as their last
+    lock: nothing they do after writing events waits on another row, so this cannot deadlock,
+    and it stays outside the one order above. `notify` (channel, payload: app.events.bus)
+    rides in the same statement. SQLite serializes whole transactions: nothing to lock."""
+    if conn.capabilities.dialect == "sqlite":
+        return
+    if not isinstance(conn, TransactionalDBClient):
+        raise LockOrderError("a row lock outside a transaction would be released at once")
+    channel, payload = notify
+    query = f"SELECT pg_notify($2, $3) FROM workspace WHERE id = $1{_clause(conn)}"
+    await fetch(conn, query, str(workspace_id), channel, payload)

@@ -7,6 +7,10 @@ snapshot: SQLite answers "database is locked" at once, without waiting out the b
 run beside `tally serve` (or a second process) delays a request instead of failing it. Within
 one process tortoise already runs one transaction at a time, so nothing is lost in parallelism.
 
+The wrapper also runs callbacks right after its commit (`after_commit`), never after a
+rollback: live updates (app.events.bus) publish there what PostgreSQL's NOTIFY delivers on
+commit.
+
 Named as the connection's `engine` in app.db's configuration; it is tortoise's own SQLite
 client otherwise (a subclass: no private function replaced).
 """
@@ -14,10 +18,10 @@ client otherwise (a subclass: no private function replaced).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from tortoise.backends.base.client import TransactionContext
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -63,12 +67,41 @@ class _Counted(SqliteClient):
 
 
 class ImmediateTransactionWrapper(_Counted, SqliteTransactionWrapper):
+    def __init__(self, connection: SqliteClient) -> None:
+        super().__init__(connection)
+        self.committed: dict[Hashable, Callable[[], None]] = {}  # run after the commit
+
     async def begin(self) -> None:
         try:
             await self._connection.commit()
             await self._connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TransactionManagementError(exc) from exc
+
+    async def commit(self) -> None:
+        await super().commit()
+        callbacks, self.committed = self.committed, {}
+        for callback in callbacks.values():
+            callback()
+
+    async def rollback(self) -> None:
+        self.committed = {}
+        await super().rollback()
+
+
+def after_commit(conn: BaseDBAsyncClient, key: Hashable, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction `conn` is in commits (once per `key`); nothing if
+    it rolls back. Outside a transaction (or on a nested one's savepoint, which tortoise
+    wraps in its own class) the outermost transaction is found; with none, it runs now."""
+    client: Any = conn
+    for _ in range(10):  # a nested transaction's wrapper holds its parent in `_parent`
+        if isinstance(client, ImmediateTransactionWrapper):
+            client.committed.setdefault(key, callback)
+            return
+        client = getattr(client, "_parent", None)
+        if client is None:
+            break
+    callback()
 
 
 class ImmediateSqliteClient(_Counted):

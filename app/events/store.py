@@ -1,9 +1,11 @@
 """Writing events with their outbox rows, and reading them (R34, R36).
 
 An event is inserted in the transaction of the change it reports, so a change that rolls back
-leaves no event and no committed change lacks its event. Its deliveries, one per enabled
-endpoint of the workspace that wants its type, are inserted beside it: the outbox the delivery
-worker (app.webhooks) reads after the commit.
+leaves no event and no committed change lacks its event. The workspace's row is locked first
+(one workspace's events commit in the order of their seq) and its live subscribers are told
+(app.events.bus). Its deliveries, one per enabled endpoint of the workspace that wants its
+type, are inserted beside it: the outbox the delivery worker (app.webhooks) reads after the
+commit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tortoise.transactions import in_transaction
 from app.bulk import insert_many
 from app.db import fetch
 from app.errors import InvalidInput
+from app.events import bus
 from app.events.rules import NewEvent
 from app.models import Event
 
@@ -72,6 +75,7 @@ async def insert_events(
     now: datetime,
 ) -> list[uuid.UUID]:
     """The event rows alone (`emit` adds their deliveries); returns their ids."""
+    await bus.notify_events(conn, workspace_id)
     ids = [uuid.uuid4() for _ in events]
     rows = [
         (event_id, workspace_id, event.type, payload(workspace_id, event), now)
@@ -141,6 +145,23 @@ async def events_page(
         query = query.filter(seq__lt=_seq_of(after))
     rows = list(await query.order_by("-seq").limit(size + 1))
     return EventPage(rows[:size], len(rows) > size)
+
+
+async def last_seq(workspace_id: uuid.UUID) -> int:
+    """The seq of the workspace's latest event; 0 when it has none."""
+    latest = await Event.filter(workspace_id=workspace_id).order_by("-seq").first()
+    return 0 if latest is None else latest.seq
+
+
+async def events_after(
+    workspace_id: uuid.UUID, seq: int, types: Sequence[str] | None, limit: int
+) -> list[Event]:
+    """The workspace's events after `seq`, oldest first, at most `limit`: one workspace's
+    events commit in seq order, so reading on from the last one sent misses none."""
+    query = Event.filter(workspace_id=workspace_id, seq__gt=seq)
+    if types:
+        query = query.filter(type__in=list(types))
+    return list(await query.order_by("seq").limit(limit))
 
 
 def events_cursor(event: Event) -> str:

@@ -4,6 +4,8 @@ Every service that moves a meter, a workbook's spend or limit, or a run's spend 
 transaction with `settle` (the charge path, which holds the states in memory already) or
 `after` (every other service, which has them read). Both compare the states the change left
 with what fired before (app.events.rules), store what fired or re-armed, and emit the events.
+`settle` is also where the change tells the workspace's live subscribers (app.events.bus),
+unless it told them itself (the charge path, in its UPDATE of the workspace).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.db import fetch, fetch_one, in_list
 from app.errors import ErrorCode
-from app.events import rules
+from app.events import bus, rules
 from app.events.rules import AlertState, Meters, NewEvent, Once, Outcome
 from app.events.store import emit
 from app.kinds import Meter
@@ -77,7 +79,12 @@ async def settle(
     watched: Watched,
     now: datetime,
     refused: Refusals,
+    *,
+    notify: bool = True,
 ) -> list[NewEvent]:
+    """`notify=False`: the change told the subscribers itself (app.usage.writes)."""
+    if notify:
+        await bus.notify(conn, workspace_id, bus.Change.STATE)
     outcome = Outcome()
     await _workspace(conn, workspace_id, watched, refused, outcome)
     await _limited(conn, "workbook", "limit_reached_headroom", watched.workbooks, refused.workbooks,

@@ -301,7 +301,8 @@ async def _charge(
     await write(conn, workspace_id, state, writes, now)
     if state.buying:
         await emit(conn, workspace_id, state.buying.events, now)
-    await watch.settle(conn, workspace_id, _left(state), now, refused)
+    # write() told the live subscribers when something was charged (app.events.bus)
+    await watch.settle(conn, workspace_id, _left(state), now, refused, notify=False)
 
 
 async def _decide(

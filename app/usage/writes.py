@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.bulk import insert_many
 from app.db import fetch
+from app.events import bus
 from app.history.service import add_usage, charges_usage
 from app.kinds import EntryType, Meter
 from app.usage.items import ChargeRecord, Item, Locked, parse_uuid
@@ -154,16 +155,19 @@ async def write(
     if not writes.accepted:
         return
     debits = [debit for _, debit in writes.accepted]
+    # The workspace's live subscribers are told in this UPDATE: no round trip more.
+    told, told_args = bus.notify_returning(conn, workspace_id, bus.Change.STATE, first=6)
     await fetch(
         conn,
         "UPDATE workspace SET actions_used = actions_used + $2,"
         " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
-        " auto_topup_used = auto_topup_used + $5 WHERE id = $1",
+        " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + told,
         str(workspace_id),
         sum(d.actions for d in debits),
         sum(d.credits for d in debits) - writes.topped_up,
         sum(d.settle for d in debits),
         writes.top_ups,
+        *told_args,
     )
     for workbook_id, spent in writes.limit_spent.items():
         await fetch(

@@ -14,6 +14,7 @@ from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
 from app.errors import InvalidInput, NotFound
+from app.events import bus
 from app.history.plan_periods import PlanChange, record_plan
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, Role, WorkspaceStatus
 from app.ledger import Posting, post
@@ -170,6 +171,7 @@ async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) ->
                 raise InvalidInput("this is the workspace's last admin key; create another first")
         key.revoked_at = now
         await key.save(using_db=conn, update_fields=["revoked_at"])
+        await bus.notify(conn, workspace_id, bus.Change.KEYS)  # its subscriptions end
     return key
 
 

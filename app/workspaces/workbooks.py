@@ -13,7 +13,7 @@ from app import locks, validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
 from app.catalog.store import get_plan
 from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
-from app.events import watch
+from app.events import bus, watch
 from app.models import Charge, Workbook, Workspace
 
 MAX_PAGE = 1_000  # workbooks a page; workbooks whose tables one query reads
@@ -33,6 +33,7 @@ async def create_workbook(
                 f"the workspace has {count:,} workbooks, the most it may have"
                 " (TALLY_MAX_WORKBOOKS); reuse one instead"
             )
+        await bus.notify(conn, workspace_id, bus.Change.STATE)  # `workbooks` shows it
         return await Workbook.create(
             id=uuid.uuid4(), workspace_id=workspace_id, name=name, created_at=now, using_db=conn
         )

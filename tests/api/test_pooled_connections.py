@@ -69,7 +69,8 @@ def _strings(path: Path) -> list[str]:
 
 def test_no_code_takes_session_state_a_pooled_connection_would_keep():
     """What asyncpg's reset query undid, nothing here does: the one advisory lock is the
-    migrator's, on a connection of its own (app/db.py). A new one must not come in unnoticed."""
+    migrator's, and the one LISTEN the live updates listener's, each on a connection of its own
+    (app/db.py, app/events/listener.py). A new one must not come in unnoticed."""
     root = Path(__file__).resolve().parents[2]
     found = [
         (str(path.relative_to(root)), text[:40])
@@ -81,4 +82,5 @@ def test_no_code_takes_session_state_a_pooled_connection_would_keep():
     assert found == [
         ("app/db.py", '"""A pooled connection that skips asyncp'),  # says there is none
         ("app/db.py", '"SELECT pg_advisory_lock($1)"'),  # the migrator's own connection
+        ("app/events/listener.py", '"""Each API process\'s ear for changes ot'),  # LISTEN: its own
     ]

@@ -1,0 +1,233 @@
+"""Live updates in process, on both databases: what tells a workspace's subscribers, and when.
+
+A change tells them once it commits (PostgreSQL: NOTIFY, through this process's listener;
+SQLite: the transaction wrapper after its commit); a rollback tells nobody; another workspace
+hears nothing. The sockets themselves are tested against real servers (tests/e2e).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from tortoise.transactions import in_transaction
+
+from app import locks
+from app.clock import utcnow
+from app.db import asyncpg_dsn
+from app.events import bus
+from app.events.bus import Change, hub
+from app.events.listener import APP_NAME, PostgresListener, SqliteWatcher
+from app.events.rules import NewEvent
+from app.events.store import emit, events_after
+from app.events.types import TEST_PING
+
+PHONE = {"kind": "ENRICHMENT", "provider": "apollo", "dataType": "phone"}  # 5 credits each
+CAP = 10
+ENDPOINT = """mutation { createWebhookEndpoint(input: {url: "https://example.com/hook"}) {
+  endpoint { id } } }"""
+REVOKE = "mutation($id: ID!) { revokeApiKey(id: $id) { id } }"
+PING = "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id } }"
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+async def listening(database) -> AsyncIterator[PostgresListener | None]:
+    """On PostgreSQL this process's listener (the served app starts it in its lifespan); on
+    SQLite the process's own commits publish directly."""
+    if not database.is_postgres:
+        yield None
+        return
+    listener = PostgresListener(database.url)
+    await listener.start()
+    assert listener.connected.is_set()
+    yield listener
+    await listener.stop()
+
+
+async def test_live_a_charge_tells_its_workspace_after_commit_and_no_other(api, listening):
+    # given
+    a = await api.create_workspace("launch")
+    b = await api.create_workspace("launch")
+    wb = await api.create_workbook(a.admin_key)
+    with (
+        hub.subscribe(uuid.UUID(a.id), None, Change.STATE | Change.EVENTS, CAP) as mine,
+        hub.subscribe(uuid.UUID(b.id), None, Change.STATE | Change.EVENTS, CAP) as other,
+    ):
+        # when
+        charge = await api.record_usage(a.admin_key, wb, results=2, **PHONE)
+
+        # then
+        assert charge["__typename"] == "Charge"
+        assert await mine.wait(1) is Change.STATE
+        assert await other.wait(0.3) is Change.NONE
+
+
+async def test_live_a_refused_charge_changes_nothing_and_tells_nobody(api, listening):
+    t = await api.create_workspace("free")  # no Data Credits for an enrichment
+    wb = await api.create_workbook(t.admin_key)
+    await api.record_usage(t.admin_key, wb, results=20, **PHONE)  # depletes: its event
+    with hub.subscribe(uuid.UUID(t.id), None, Change.STATE | Change.EVENTS, CAP) as mine:
+        await asyncio.sleep(0.3)  # what that charge told arrives (PostgreSQL: asynchronously)
+        mine.take()
+        refused = await api.record_usage(t.admin_key, wb, results=1, **PHONE)
+        assert refused["code"] == "INSUFFICIENT_DATA_CREDITS"
+        assert await mine.wait(0.3) is Change.NONE  # fired once already (R34): nothing new
+
+
+async def test_live_events_and_the_state_both_tell(api, listening):
+    t = await api.create_workspace("launch")
+    with hub.subscribe(uuid.UUID(t.id), None, Change.STATE | Change.EVENTS, CAP) as mine:
+        bought = await api.top_up(t.admin_key, "10")
+        assert bought["__typename"] == "TopUp"
+        await asyncio.sleep(0.2)  # both notifications of the transaction
+        assert await mine.wait(1) == Change.STATE | Change.EVENTS
+
+
+async def test_live_a_rolled_back_change_tells_nobody(api, listening):
+    # given
+    t = await api.create_workspace("launch")
+    workspace = uuid.UUID(t.id)
+    with hub.subscribe(workspace, None, bus.EVERYTHING, CAP) as mine:
+        # when: a transaction says it changed the workspace, then rolls back
+        with pytest.raises(Boom):
+            async with in_transaction() as conn:
+                await bus.notify(conn, workspace, Change.STATE)
+                await emit(conn, workspace, [NewEvent(TEST_PING, {})], utcnow())
+                raise Boom
+
+        # then
+        assert await mine.wait(0.4) is Change.NONE
+        assert await events_after(workspace, 0, [TEST_PING], 10) == []
+
+
+async def test_live_nothing_is_told_before_the_commit(api, listening):
+    # given
+    t = await api.create_workspace("launch")
+    workspace = uuid.UUID(t.id)
+    with hub.subscribe(workspace, None, Change.STATE, CAP) as mine:
+        async with in_transaction() as conn:
+            await bus.notify(conn, workspace, Change.STATE)
+            # then: not while the transaction is open
+            assert await mine.wait(0.3) is Change.NONE
+        # and once it commits
+        assert await mine.wait(1) is Change.STATE
+
+
+async def test_live_revoking_a_key_tells_its_workspace(api, listening):
+    t = await api.create_workspace("launch")
+    created = await api.gql(
+        'mutation { createApiKey(name: "m", role: MEMBER) { apiKey { id } } }', key=t.admin_key
+    )
+    key_id = created["createApiKey"]["apiKey"]["id"]
+    with hub.subscribe(uuid.UUID(t.id), None, Change.KEYS, CAP) as mine:
+        await api.gql(REVOKE, {"id": key_id}, key=t.admin_key)
+        assert await mine.wait(1) is Change.KEYS
+
+
+async def test_live_a_new_workbook_tells_its_workspace(api, listening):
+    t = await api.create_workspace("launch")
+    with hub.subscribe(uuid.UUID(t.id), None, Change.STATE, CAP) as mine:
+        await api.create_workbook(t.admin_key, "new")
+        assert await mine.wait(1) is Change.STATE
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_one_workspaces_events_commit_in_seq_order(api, database):
+    """The `events` subscription reads on from the last seq it sent: a test ping (which locks
+    nothing else) must not commit a later seq before an open charge's earlier one."""
+    # given: a transaction that holds the workspace and wrote an event, still open
+    t = await api.create_workspace("launch")
+    workspace = uuid.UUID(t.id)
+    created = await api.gql(ENDPOINT, key=t.admin_key)
+    endpoint_id = created["createWebhookEndpoint"]["endpoint"]["id"]
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with in_transaction() as conn:
+            await locks.workspace_row(conn, workspace)
+            await emit(conn, workspace, [NewEvent(TEST_PING, {"n": 1})], utcnow())
+            await release.wait()
+
+    holder = asyncio.create_task(first())
+    await asyncio.sleep(0.2)
+
+    # when: a test ping is sent meanwhile
+    ping = asyncio.create_task(api.gql(PING, {"e": endpoint_id}, key=t.admin_key))
+    await asyncio.sleep(0.3)
+
+    # then: it waits for the open transaction, and its event comes after that one's
+    assert not ping.done()
+    release.set()
+    await holder
+    await ping
+    pings = await events_after(workspace, 0, [TEST_PING], 10)
+    assert [json.loads(row.data) for row in pings] == [
+        {"workspaceId": t.id, "n": 1},
+        {"workspaceId": t.id},
+    ]
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_the_listener_comes_back_and_wakes_everyone(api, database, listening):
+    # given: a subscriber, and the listening connection cut by the server
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    name = database.url.rsplit("/", 1)[1]
+    with hub.subscribe(uuid.UUID(t.id), None, Change.STATE, CAP) as mine:
+        admin = await asyncpg.connect(asyncpg_dsn(database.url))
+        try:
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = $2",
+                APP_NAME,
+                name,
+            )
+        finally:
+            await admin.close()
+        assert cut == 1
+
+        # then: it listens again, and every subscriber re-reads (it may have missed a change)
+        assert await mine.wait(5) is Change.STATE
+        assert listening.connected.is_set()
+
+        # and changes reach the subscriber as before
+        await api.record_usage(t.admin_key, wb, results=1, **PHONE)
+        assert await mine.wait(1) is Change.STATE
+
+
+async def test_live_on_sqlite_another_process_commit_wakes_everyone(api, database):
+    if database.is_postgres:
+        pytest.skip("SQLite's second process; PostgreSQL notifies every process")
+    # given
+    t = await api.create_workspace("launch")
+    watcher = SqliteWatcher(interval=0.05)
+    await watcher.start()
+    try:
+        with hub.subscribe(uuid.UUID(t.id), None, Change.STATE, CAP) as mine:
+            await asyncio.sleep(0.2)  # the watcher has read the version once
+            assert await mine.wait(0.1) is Change.NONE
+
+            # when: another connection (another process) commits to the file
+            path = database.url.removeprefix("sqlite://")
+            other = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                renamed = other.execute(
+                    "UPDATE workspace SET name = ? WHERE id = ?", ("renamed elsewhere", t.id)
+                )
+                assert renamed.rowcount == 1
+            finally:
+                other.close()
+
+            # then
+            assert await mine.wait(1) is Change.STATE
+    finally:
+        await watcher.stop()
