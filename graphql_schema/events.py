@@ -1,13 +1,16 @@
-"""Events and alerts (R34, R35): the queries and mutations, composed into the schema."""
+"""Events, alerts and the audit log (R34, R35, R39): the queries and mutations, composed into
+the schema."""
 
 from __future__ import annotations
 
 import strawberry
 
+from app.audit import audit_page
 from app.events.alerts import delete_alert, list_alerts, set_alert
 from app.events.store import events_page
 from app.kinds import Meter
 from graphql_schema.context import Info
+from graphql_schema.types.audit import AuditConnection
 from graphql_schema.types.events import Alert, AlertInput, EventConnection
 
 
@@ -29,6 +32,15 @@ class EventQueries:
     async def alerts(self, info: Info) -> list[Alert]:
         return [Alert(row=a) for a in await list_alerts(await info.context.workspace_id())]
 
+    @strawberry.field(
+        description="R39, admin: changes made with admin and operator keys, newest first."
+    )
+    async def audit_log(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> AuditConnection:
+        page = await audit_page(await info.context.admin_workspace_id(), first, after)
+        return AuditConnection.of(page.entries, page.has_next_page)
+
 
 @strawberry.type
 class EventMutations:
@@ -41,4 +53,4 @@ class EventMutations:
     @strawberry.mutation(description="R35, admin.")
     async def delete_alert(self, info: Info, id: strawberry.ID) -> Alert:
         workspace_id = await info.context.admin_workspace_id()
-        return Alert(row=await delete_alert(workspace_id, id))
+        return Alert(row=await delete_alert(workspace_id, id, info.context.now))

@@ -270,7 +270,7 @@ class Mutation:
     @strawberry.mutation(description="R21, admin: take back a pending change.")
     async def withdraw_pending_change(self, info: Info) -> Workspace:
         workspace_id = await info.context.admin_workspace_id()
-        return Workspace(row=await withdraw_pending_change(workspace_id))
+        return Workspace(row=await withdraw_pending_change(workspace_id, info.context.now))
 
     @strawberry.mutation(description="R21, admin: move to free at the cycle end.")
     async def cancel_subscription(self, info: Info) -> ChangePlanResult:

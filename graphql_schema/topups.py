@@ -43,6 +43,7 @@ class TopUpMutations:
             per_cycle = input.max_per_cycle
 
         async def turn() -> AutoTopUp:
-            return AutoTopUp(row=await configure(workspace_id, threshold, credits, per_cycle))
+            now = info.context.now
+            return AutoTopUp(row=await configure(workspace_id, threshold, credits, per_cycle, now))
 
         return await refusal_or(turn)

@@ -140,13 +140,15 @@ async def _create_workspace(
     trial: bool,
 ) -> tuple[str, str]:
     from app.errors import DomainError
+    from app.requests import OPERATOR, acting_as
     from app.startup import close_database, start_database
     from app.workspaces.service import NewWorkspace, create_workspace
 
     await start_database(settings)
     try:
         request = NewWorkspace(name, plan, credit_tier, interval, trial)
-        workspace, secret = await create_workspace(request, utcnow())
+        with acting_as(OPERATOR):  # the shell is the operator's: audited as such (R39)
+            workspace, secret = await create_workspace(request, utcnow())
         return str(workspace.id), secret
     except DomainError as error:
         typer.echo(f"{error.code.value}: {error.message}", err=True)

@@ -16,13 +16,14 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import validation
+from app import audit, validation
 from app.billing.topups import buy, paid_plan
 from app.catalog.store import billing_spec
 from app.db import fetch
 from app.errors import ErrorCode, InvalidInput, Refused
 from app.models import Workspace
 from app.plans.subscriptions import lock_workspace, stored_terms
+from app.units import units_to_credits
 
 MAX_PER_CYCLE = 100
 
@@ -63,6 +64,7 @@ async def configure(
     threshold: int | None,
     credits: int | None,
     max_per_cycle: int,
+    now: datetime,
 ) -> Workspace:
     """Set (or, with threshold None, turn off) the workspace's auto top-up."""
     if threshold is not None:
@@ -77,6 +79,7 @@ async def configure(
                 ErrorCode.PLAN_FEATURE_UNAVAILABLE,
                 "auto top-up is for paid plans; a trial or the free plan cannot buy Data Credits",
             )
+        before = _settings(row)
         row.auto_topup_threshold = threshold
         row.auto_topup_credits = credits if threshold is not None else row.auto_topup_credits
         row.auto_topup_max_per_cycle = max_per_cycle
@@ -88,7 +91,20 @@ async def configure(
                 "auto_topup_max_per_cycle",
             ],
         )
+        await audit.record(conn, workspace_id, "auto_top_up.set", f"workspace:{workspace_id}",
+                           before, _settings(row), now)  # fmt: skip
         return row
+
+
+def _settings(row: Workspace) -> dict[str, object] | None:
+    config = config_of(row)
+    if config is None:
+        return None
+    return {
+        "threshold": units_to_credits(config.threshold),
+        "credits": units_to_credits(config.credits),
+        "maxPerCycle": config.max_per_cycle,
+    }
 
 
 async def after_change(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, now: datetime) -> None:

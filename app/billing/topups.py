@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app import validation
+from app import audit, validation
 from app.billing.charges import bill
 from app.billing.money import top_up_price_cents
 from app.catalog import BillingSpec
@@ -22,7 +22,7 @@ from app.kinds import ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import BillingCharge, Workspace
 from app.plans.subscriptions import lock_workspace, stored_terms
-from app.units import units_to_credits
+from app.units import cents_to_usd, units_to_credits
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ async def purchase_top_up(
             idempotency_key=request.idempotency_key,
         )
         await watch.after(conn, workspace_id, now)  # credits re-arm depletion and alerts
+        after = {"credits": units_to_credits(request.credits),
+                 "price": cents_to_usd(bought.amount_cents)}  # fmt: skip
+        await audit.record(conn, workspace_id, "topup.purchase", f"top_up:{bought.id}", None,
+                           after, now)  # fmt: skip
         return bought
 
     async def replay(result_id: str) -> BillingCharge:

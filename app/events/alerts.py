@@ -11,7 +11,7 @@ from decimal import Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.db import fetch
 from app.errors import InvalidInput, NotFound, QuotaExceeded
 from app.events.rules import Meters, alert_armed_when_set
@@ -65,10 +65,12 @@ async def set_alert(
             created_at=now,
         )
         await _count(conn, workspace_id, +1)
+        await audit.record(conn, workspace_id, "alert.set", f"alert:{alert.id}", None,
+                           _state(alert), now)  # fmt: skip
         return alert
 
 
-async def delete_alert(workspace_id: uuid.UUID, alert_id: str) -> Alert:
+async def delete_alert(workspace_id: uuid.UUID, alert_id: str, now: datetime) -> Alert:
     aid = validation.object_id(alert_id, "alert")
     async with in_transaction() as conn:
         await locks.workspace_row(conn, workspace_id)
@@ -77,7 +79,13 @@ async def delete_alert(workspace_id: uuid.UUID, alert_id: str) -> Alert:
             raise NotFound(f"alert {alert_id} not found")
         await Alert.filter(id=aid).using_db(conn).delete()
         await _count(conn, workspace_id, -1)
+        await audit.record(conn, workspace_id, "alert.delete", f"alert:{alert.id}",
+                           _state(alert), None, now)  # fmt: skip
         return alert
+
+
+def _state(alert: Alert) -> dict[str, object]:
+    return {"meter": alert.meter, "threshold": alert.threshold}
 
 
 async def list_alerts(workspace_id: uuid.UUID) -> list[Alert]:

@@ -1,5 +1,6 @@
 """Database tables. Amounts are integers of minor units (R1); see app.units."""
 
+from app.models.audit import AuditEntry
 from app.models.billing import BillingCharge, Renewal
 from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
 from app.models.events import Alert, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -11,6 +12,7 @@ __all__ = [
     "AiModel",
     "Alert",
     "ApiKey",
+    "AuditEntry",
     "BillingCharge",
     "BillingSetting",
     "Charge",

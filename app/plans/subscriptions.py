@@ -13,7 +13,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents, prorated_cents
 from app.catalog import BillingSpec, PlanSpec
@@ -64,6 +64,21 @@ async def lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Wo
     return row
 
 
+def plan_state(row: Workspace) -> dict[str, object]:
+    """What the audit log records of a workspace's plan (R39)."""
+    pending = None
+    if row.pending_plan_code is not None:
+        pending = {"plan": row.pending_plan_code, "creditTier": row.pending_credit_tier,
+                   "billingInterval": row.pending_interval}  # fmt: skip
+    return {
+        "plan": row.plan_code,
+        "creditTier": row.credit_tier,
+        "billingInterval": row.billing_interval,
+        "status": row.status,
+        "pendingChange": pending,
+    }
+
+
 def stored_terms(row: Workspace) -> Terms:
     """The terms the workspace runs on now, as stored (not as the catalog gives its plan)."""
     return Terms(
@@ -95,6 +110,7 @@ async def change_plan(
 
     async def effect(conn: BaseDBAsyncClient, result_id: uuid.UUID) -> Workspace:
         row = await lock_workspace(conn, workspace_id)
+        before = plan_state(row)
         from_plan, ends = row.plan_code, row.period_end
         target = target_terms(row, plan, request)
         immediate = await _change(conn, row, target, catalog, now, result_id)
@@ -104,7 +120,10 @@ async def change_plan(
                                          immediate)  # fmt: skip
             await emit(conn, workspace_id, [changed], now)
         await watch.after(conn, workspace_id, now)  # an upgrade's grant and capacity re-arm
-        return await Workspace.get(id=workspace_id, using_db=conn)
+        changed_row = await Workspace.get(id=workspace_id, using_db=conn)
+        await audit.record(conn, workspace_id, "plan.change", f"workspace:{workspace_id}",
+                           before, plan_state(changed_row), now)  # fmt: skip
+        return changed_row
 
     async def replay(_: str) -> Workspace:
         return await Workspace.get(id=workspace_id)
@@ -293,14 +312,19 @@ async def _start_subscription(
     )
 
 
-async def withdraw_pending_change(workspace_id: uuid.UUID) -> Workspace:
+async def withdraw_pending_change(workspace_id: uuid.UUID, now: datetime) -> Workspace:
     """R21: take a pending change back; idempotent by nature."""
     async with in_transaction() as conn:
         row = await lock_workspace(conn, workspace_id)
+        before = plan_state(row)
         status = WorkspaceStatus(row.status)
         if status is WorkspaceStatus.CANCELED:
             status = WorkspaceStatus.ACTIVE
         await _set_pending(conn, row, None, status)
+        if plan_state(row) != before:
+            target = f"workspace:{workspace_id}"
+            after = plan_state(row)
+            await audit.record(conn, workspace_id, "plan.withdraw", target, before, after, now)
     return row
 
 
@@ -311,6 +335,7 @@ async def cancel_subscription(workspace_id: uuid.UUID, now: datetime) -> Workspa
     async with in_transaction() as conn:
         row = await lock_workspace(conn, workspace_id)
         before = (row.pending_plan_code, row.status)
+        state = plan_state(row)
         if row.status == WorkspaceStatus.TRIALING.value:
             await _set_pending(conn, row, None, WorkspaceStatus.TRIALING)
         elif row.plan_code != catalog.free.code:
@@ -320,4 +345,6 @@ async def cancel_subscription(workspace_id: uuid.UUID, now: datetime) -> Workspa
             free_code = catalog.free.code
             changed = types.plan_changed(row.plan_code, free_code, None, row.period_end, False)
             await emit(conn, workspace_id, [changed], now)
+            await audit.record(conn, workspace_id, "plan.cancel", f"workspace:{workspace_id}",
+                               state, plan_state(row), now)  # fmt: skip
     return row

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.db import fetch, fetch_one
 from app.errors import ErrorCode, NotFound, Refused
 from app.events import watch
@@ -17,6 +17,7 @@ from app.idempotency import run_once
 from app.kinds import EntryType, Meter
 from app.ledger import Posting, post
 from app.models import Charge, Refund, Workspace
+from app.units import units_to_credits
 from app.usage.pricing import refund_share
 
 
@@ -75,6 +76,13 @@ async def refund_charge(workspace_id: uuid.UUID, request: RefundRequest, now: da
         await add_usage(conn, workspace_id, [refund_usage(charge, refund)])  # history (R24)
         runs = [] if charge.run_id is None else [charge.run_id]
         await watch.after(conn, workspace_id, now, workbooks=[charge.workbook_id], runs=runs)
+        before = {"refundedResults": charge.refunded_results,
+                  "refundedDataCredits": units_to_credits(charge.refunded_credits)}  # fmt: skip
+        after = {"refundedResults": charge.refunded_results + count,
+                 "refundedDataCredits": units_to_credits(charge.refunded_credits + credits),
+                 "refundId": refund.id, "reason": request.reason}  # fmt: skip
+        await audit.record(conn, workspace_id, "charge.refund", f"charge:{charge.id}", before,
+                           after, now)  # fmt: skip
         return refund
 
     return await run_once(

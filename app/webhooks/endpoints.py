@@ -14,7 +14,7 @@ from datetime import datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.db import fetch, fetch_one
 from app.errors import InvalidInput, NotFound, QuotaExceeded
 from app.models import WebhookEndpoint
@@ -80,6 +80,7 @@ async def create_endpoint(
             secret=secret,
             created_at=now,
         )
+        await _audit(conn, "webhook_endpoint.create", endpoint, None, _state(endpoint), now)
     return endpoint, secret
 
 
@@ -95,6 +96,7 @@ async def update_endpoint(
     checked = check(data, allow_private)
     async with in_transaction() as conn:
         endpoint = await get_endpoint(conn, workspace_id, endpoint_id)
+        before = _state(endpoint)
         endpoint.url = checked.url
         endpoint.event_types = checked.event_types
         endpoint.description = checked.description
@@ -106,6 +108,7 @@ async def update_endpoint(
         await endpoint.save(using_db=conn)  # the endpoint, then its deliveries: one order
         if disabling:
             await fail_pending(conn, endpoint.id, "endpoint disabled: " + DISABLED_BY_ADMIN)
+        await _audit(conn, "webhook_endpoint.update", endpoint, before, _state(endpoint), now)
     return endpoint
 
 
@@ -114,9 +117,11 @@ async def delete_endpoint(
 ) -> WebhookEndpoint:
     async with in_transaction() as conn:
         endpoint = await get_endpoint(conn, workspace_id, endpoint_id)
+        before = _state(endpoint)
         endpoint.deleted_at, endpoint.enabled = now, False  # it sends nothing any more
         await endpoint.save(using_db=conn, update_fields=["deleted_at", "enabled"])
         await fail_pending(conn, endpoint.id, "endpoint deleted")
+        await _audit(conn, "webhook_endpoint.delete", endpoint, before, None, now)
     return endpoint
 
 
@@ -133,7 +138,31 @@ async def rotate_secret(
         await endpoint.save(
             using_db=conn, update_fields=["secret", "previous_secret", "previous_secret_until"]
         )
+        rotated: dict[str, object] = {"previousSecretUntil": endpoint.previous_secret_until}
+        await _audit(conn, "webhook_endpoint.rotate_secret", endpoint, None, rotated, now)
     return endpoint, secret
+
+
+def _state(endpoint: WebhookEndpoint) -> dict[str, object]:
+    """What the audit log keeps of an endpoint: never its secret."""
+    return {
+        "url": endpoint.url,
+        "eventTypes": rules.event_type_list(endpoint.event_types),
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+    }
+
+
+async def _audit(
+    conn: BaseDBAsyncClient,
+    action: str,
+    endpoint: WebhookEndpoint,
+    before: dict[str, object] | None,
+    after: dict[str, object] | None,
+    now: datetime,
+) -> None:
+    target = f"webhook_endpoint:{endpoint.id}"
+    await audit.record(conn, endpoint.workspace_id, action, target, before, after, now)
 
 
 async def list_endpoints(workspace_id: uuid.UUID) -> list[WebhookEndpoint]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog.store import billing_spec, get_plan
@@ -95,7 +95,7 @@ async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Worksp
             monthly_credits=terms.monthly_credits_units,
             created_at=now,
         )
-        await _insert_key(conn, workspace.id, "Admin key", Role.ADMIN, secret, now)
+        key = await _insert_key(conn, workspace.id, "Admin key", Role.ADMIN, secret, now)
         grants = [
             Posting(Meter.ACTIONS, terms.monthly_actions, terms.monthly_actions),
             Posting(Meter.DATA_CREDITS, terms.cycle_grant_units, terms.cycle_grant_units),
@@ -114,6 +114,11 @@ async def create_workspace(request: NewWorkspace, now: datetime) -> tuple[Worksp
                 description=cycle.fee_description,
                 now=now,
             )
+        created = {"name": name, "plan": terms.plan_code, "creditTier": terms.credit_tier,
+                   "billingInterval": terms.interval.value, "status": cycle.status.value,
+                   "adminKey": _key_state(key)}  # fmt: skip
+        await audit.record(conn, workspace.id, "workspace.create", f"workspace:{workspace.id}",
+                           None, created, now)  # fmt: skip
     return workspace, secret
 
 
@@ -137,6 +142,11 @@ async def _insert_key(
     )
 
 
+def _key_state(key: ApiKey) -> dict[str, object]:
+    """What the audit log keeps of a key: never its secret or its hash."""
+    return {"name": key.name, "role": key.role, "prefix": key.prefix, "revokedAt": key.revoked_at}
+
+
 async def create_api_key(
     workspace_id: uuid.UUID, name: str, role: Role, now: datetime
 ) -> tuple[ApiKey, str]:
@@ -144,6 +154,8 @@ async def create_api_key(
     secret = new_secret()
     async with in_transaction() as conn:
         key = await _insert_key(conn, workspace_id, validation.name(name), role, secret, now)
+        await audit.record(conn, workspace_id, "api_key.create", f"api_key:{key.id}", None,
+                           _key_state(key), now)  # fmt: skip
     return key, secret
 
 
@@ -169,8 +181,11 @@ async def revoke_api_key(workspace_id: uuid.UUID, key_id: str, now: datetime) ->
             )
             if admins <= 1:
                 raise InvalidInput("this is the workspace's last admin key; create another first")
+        before = _key_state(key)
         key.revoked_at = now
         await key.save(using_db=conn, update_fields=["revoked_at"])
+        await audit.record(conn, workspace_id, "api_key.revoke", f"api_key:{key.id}", before,
+                           _key_state(key), now)  # fmt: skip
         await bus.notify(conn, workspace_id, bus.Change.KEYS)  # its subscriptions end
     return key
 

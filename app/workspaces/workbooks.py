@@ -9,12 +9,13 @@ from datetime import datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import audit, locks, validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
 from app.catalog.store import get_plan
 from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
 from app.events import bus, watch
 from app.models import Charge, Workbook, Workspace
+from app.units import units_to_credits
 
 MAX_PAGE = 1_000  # workbooks a page; workbooks whose tables one query reads
 
@@ -93,6 +94,7 @@ async def set_spend_limit(
         workbook = await locks.workbook(conn, workspace_id, wid)
         if workbook is None:
             raise NotFound(f"workbook {workbook_id} not found")
+        before = _limit_state(workbook)
         if limit_units is None:
             await query.update(spend_limit=None, spent=0)
         elif workbook.spend_limit is None:
@@ -105,7 +107,15 @@ async def set_spend_limit(
             await query.update(spend_limit=limit_units)
         # R34: a limit set at or below the spend is reached; a raised one re-arms.
         await watch.after(conn, workspace_id, now, workbooks=[wid])
-        return await Workbook.get(id=wid, using_db=conn)
+        changed = await Workbook.get(id=wid, using_db=conn)
+        await audit.record(conn, workspace_id, "workbook.spend_limit.set", f"workbook:{wid}",
+                           before, _limit_state(changed), now)  # fmt: skip
+        return changed
+
+
+def _limit_state(workbook: Workbook) -> dict[str, object]:
+    limit = workbook.spend_limit
+    return {"spendLimit": None if limit is None else units_to_credits(limit)}
 
 
 async def _require_spend_limit_feature(plan_code: str) -> None:
