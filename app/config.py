@@ -37,6 +37,8 @@ class Settings:
     webhook_timeout: float = 10.0  # seconds for an endpoint to answer
     webhook_retry_schedule: tuple[float, ...] = RETRY_SCHEDULE  # seconds after each failure
     webhook_retention_days: int = 30  # finished deliveries and their attempts are kept this long
+    max_subscriptions_per_key: int = 10  # open subscriptions of one API key, in each process
+    ws_ping_interval: float = 15.0  # seconds of silence on a WebSocket before the server pings
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +65,10 @@ class Settings:
             webhook_retention_days=_positive(
                 "TALLY_WEBHOOK_RETENTION_DAYS", cls.webhook_retention_days
             ),
+            max_subscriptions_per_key=_positive(
+                "TALLY_MAX_SUBSCRIPTIONS_PER_KEY", cls.max_subscriptions_per_key
+            ),
+            ws_ping_interval=_seconds("TALLY_WS_PING_INTERVAL", cls.ws_ping_interval),
         )
 
 

@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 from app.db import pool_stats
+from app.events.bus import hub
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,6 +71,12 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+LIVE_SUBSCRIPTIONS = Gauge(
+    "tally_live_subscriptions",
+    "Open GraphQL subscriptions (workspaceUpdated, events).",
+    multiprocess_mode="livesum",
+)
+
 
 def job_ran(job: str, failed: int) -> None:
     outcome = "failed" if failed else "ok"
@@ -88,12 +95,14 @@ def exposition() -> bytes:
 
 
 async def sample_forever(interval: float = 1.0) -> None:
-    """Event-loop lag (how late a timer fired) and the pool's connections, every `interval`."""
+    """Event-loop lag (how late a timer fired), the pool's connections and the open
+    subscriptions, every `interval`."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
         await asyncio.sleep(interval)
         LOOP_LAG.set(max(0.0, loop.time() - started - interval))
+        LIVE_SUBSCRIPTIONS.set(hub.count())
         stats = pool_stats()
         if stats is not None:
             size, idle = stats

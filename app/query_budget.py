@@ -49,3 +49,11 @@ def query_budget(limit: int) -> Iterator[QueryBudget]:
         yield budget
     finally:
         _budget.reset(token)
+
+
+def renew_budget(limit: int) -> QueryBudget:
+    """A new budget for the rest of the current task: a subscription's next update, whose task
+    outlives any one update (its task ends with the operation, and the budget with it)."""
+    budget = QueryBudget(limit)
+    _budget.set(budget)
+    return budget

@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (and GraphiQL) at /graphql, a health check, the lifespan."""
+"""The ASGI application: GraphQL (and GraphiQL) at /graphql, subscriptions over a WebSocket
+on the same path, a health check, the lifespan."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException  # strawberry's own, from its HTTP layer
@@ -14,13 +16,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.config import Settings
+from app.events.listener import start_listening
 from app.health import readiness
 from app.logs import configure_logging
 from app.metrics import CONTENT_TYPE, exposition, sample_forever
@@ -37,22 +42,39 @@ from graphql_schema.http_limits import BodyLimit
 from graphql_schema.ide import ide_asset, ide_response
 from graphql_schema.request_context import RequestContext, note
 from graphql_schema.schema import schema_for
+from graphql_schema.websocket import LiveSocketAdapter, LiveSocketHandler, accept_key
 from jobs.scheduler import Scheduler
 
 log = logging.getLogger("tally")
 
 
+CONNECTION_INIT_WAIT = timedelta(seconds=10)  # a socket that sends no connection_init closes
+
+
 class TallyGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LiveSocketHandler
+    websocket_adapter_class = LiveSocketAdapter
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             schema_for(settings.introspection, settings.max_tokens, settings.fast_paths),
             graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=CONNECTION_INIT_WAIT,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_key,
         )
         self.settings = settings
 
-    # HTTP only: strawberry's signature also takes the WebSocket this view never serves.
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        if isinstance(request, WebSocket):
+            return Context(request=None, settings=self.settings, websocket=request)
         return Context(request=request, settings=self.settings)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await accept_key(context)
+        return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return ide_response()
@@ -73,6 +95,8 @@ class TallyGraphQL(GraphQL[Context, None]):
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """strawberry answers requests it cannot read with plain text; Tally answers them in
         the GraphQL error shape with a code (API.md "HTTP")."""
+        if isinstance(request, WebSocket):  # each update gets its own budget (subscriptions)
+            return await super().run(request, context, root_value)
         try:
             with query_budget(self.settings.max_queries):
                 return await super().run(request, context, root_value)
@@ -81,6 +105,8 @@ class TallyGraphQL(GraphQL[Context, None]):
             # The reason may echo the client (an unknown operationName): a lone surrogate in
             # it could not be encoded, and the 400 would become a 500.
             reason = error.reason.encode("utf-8", "backslashreplace").decode()
+            if reason.startswith("subscriptions are not allowed"):
+                reason += "; subscribe over a WebSocket on /graphql (graphql-transport-ws)"
             return error_response(error.status_code, code, reason)
 
     async def process_result(
@@ -147,11 +173,15 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
             webhooks = DeliveryWorker(settings)
             webhooks.start()
         sampler = asyncio.create_task(sample_forever()) if manage_database else None
+        # Commits of every process reach this one's subscribers (app.events.listener).
+        listener = await start_listening(settings.database_url) if manage_database else None
         try:
             yield
         finally:
             if sampler is not None:
                 sampler.cancel()
+            if listener is not None:
+                await listener.stop()
             if webhooks is not None:  # before the database closes under an attempt
                 await webhooks.stop()
             if scheduler is not None:  # before the database closes under a running job
@@ -159,8 +189,10 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
             if manage_database:
                 await close_database()
 
+    graphql = TallyGraphQL(settings)
     routes = [
-        Route("/graphql", TallyGraphQL(settings)),
+        Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
         *([Route("/graphiql/assets/{name}", ide_asset)] if settings.graphiql else []),
         Route("/healthz", health),
         Route("/healthz/live", health),

@@ -1,13 +1,20 @@
-"""The request context: settings, the request's clock reading, and the caller (lazily)."""
+"""The request context: settings, the request's clock reading, and the caller (lazily).
+
+Over a WebSocket (subscriptions) one context serves the whole connection: the key comes from
+connection_init's payload ({"Authorization": "Bearer <key>"}), and `refresh` gives each
+update a new clock reading and new DataLoaders, so nothing read for one update is served
+stale in the next."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from starlette.requests import Request
+from starlette.websockets import WebSocket, WebSocketState
 
 from app.clock import utcnow
 from app.config import Settings
@@ -25,15 +32,33 @@ class Context:
     now: datetime = field(default_factory=utcnow)
     loaders: Loaders = field(default_factory=Loaders)
     _principal: Principal | None = None
+    websocket: WebSocket | None = None
+    # Set by strawberry from connection_init's payload (graphql-transport-ws).
+    connection_params: dict[str, Any] | None = None
 
-    def _bearer(self) -> str | None:
+    def _authorization(self) -> str:
         if self.request is None:
-            return None
+            value = (self.connection_params or {}).get("Authorization")
+            return value if isinstance(value, str) else ""
         headers = self.request.headers.getlist("authorization")
         if len(headers) > 1:  # which one a proxy or a framework reads is anyone's guess
             raise Unauthenticated(f"send one Authorization header; this request has {len(headers)}")
-        scheme, _, token = (headers[0] if headers else "").partition(" ")
+        return headers[0] if headers else ""
+
+    def _bearer(self) -> str | None:
+        scheme, _, token = self._authorization().partition(" ")
         return token.strip() if scheme.lower() == "bearer" else None
+
+    def refresh(self) -> None:
+        """A new clock reading and new DataLoaders (a subscription's next update)."""
+        self.now = utcnow()
+        self.loaders = Loaders()
+
+    async def close_socket(self, code: int, reason: str) -> None:
+        """Close the WebSocket this context serves, unless it is closed already."""
+        socket = self.websocket
+        if socket is not None and socket.application_state == WebSocketState.CONNECTED:
+            await socket.close(code=code, reason=reason)
 
     async def principal(self) -> Principal:
         if self._principal is None:
@@ -42,6 +67,14 @@ class Context:
             note(workspace_id=None if workspace is None else str(workspace))
         set_actor(self._principal.actor)  # in the calling task, for the audit log (R39)
         return self._principal
+
+    async def key_still_accepted(self) -> bool:
+        """Whether the key this context was opened with is still accepted (not revoked)."""
+        try:
+            await authenticate(self._bearer(), self.settings.operator_key)
+        except Unauthenticated:
+            return False
+        return True
 
     async def workspace_id(self) -> uuid.UUID:
         return (await self.principal()).require_workspace()

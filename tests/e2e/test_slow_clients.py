@@ -213,8 +213,9 @@ async def test_nginx_proxies_graphql_and_passes_websocket_upgrades(nginx):
         b"GET /graphql HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
-    # uvicorn saw a WebSocket (Tally serves none yet: 403); a plain GET would get GraphiQL.
-    assert (await status_line(nginx.port, upgrade)).startswith(b"HTTP/1.1 403")
+    # uvicorn saw a WebSocket and Tally accepted it (subscriptions); a plain GET would get
+    # GraphiQL.
+    assert (await status_line(nginx.port, upgrade)).startswith(b"HTTP/1.1 101")
 
 
 async def test_nginx_refuses_big_bodies_and_caps_slow_uploads_per_client(nginx):

@@ -167,8 +167,8 @@ async def test_tally_answers_the_same_with_and_without_the_header_deadline(setti
     assert b'"code":"free"' in plain["plans"].replace(b" ", b"")
     assert plain["pipelined"].count(b"HTTP/1.1 ") == 3
     assert plain["keep-alive"].count(b"HTTP/1.1 200") == 3
-    # The upgrade reaches the app either way; Tally serves no WebSocket (no subscriptions yet).
-    assert plain["websocket"].startswith(b"HTTP/1.1 403")
+    # The upgrade reaches the app either way, which accepts it (subscriptions).
+    assert plain["websocket"].startswith(b"HTTP/1.1 101")
 
 
 # --- the deadline itself ---------------------------------------------------------------------
