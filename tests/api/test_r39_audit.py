@@ -216,3 +216,74 @@ def test_r39_the_shells_changes_are_the_operators(tmp_path):
     after = json.loads(rows[0][6])
     assert (after["name"], after["plan"], after["adminKey"]["role"]) == ("Shell", "growth", "ADMIN")
     assert made.stdout.split()[-1] not in rows[0][6]  # the admin key's secret is not kept
+
+
+# Each admin mutation that changes something, with the one audit action it writes (R39).
+EACH_ADMIN_CHANGE = [
+    ('mutation { createApiKey(name: "k", role: MEMBER) { secret } }', "api_key.create"),
+    ('mutation { setAlert(input: {meter: DATA_CREDITS, threshold: "5"}) { id } }', "alert.set"),
+    ("mutation($a: ID!) { deleteAlert(id: $a) { id } }", "alert.delete"),
+    (
+        'mutation { changePlan(input: {plan: "launch", creditTier: 2500, idempotencyKey: "d"})'
+        " { __typename } }",
+        "plan.change",
+    ),
+    ("mutation { withdrawPendingChange { id } }", "plan.withdraw"),
+    ("mutation { cancelSubscription { __typename } }", "plan.cancel"),
+    (
+        'mutation { purchaseTopUp(input: {credits: "10", idempotencyKey: "t"}) { __typename } }',
+        "topup.purchase",
+    ),
+    (
+        'mutation { setAutoTopUp(input: {threshold: "5", credits: "10"}) { __typename } }',
+        "auto_top_up.set",
+    ),
+    (
+        'mutation($w: ID!) { setWorkbookSpendLimit(workbookId: $w, limit: "9") { __typename } }',
+        "workbook.spend_limit.set",
+    ),
+    (
+        'mutation($c: ID!) { refundCharge(input: {chargeId: $c, results: 1, idempotencyKey: "r"})'
+        " { __typename } }",
+        "charge.refund",
+    ),
+    (
+        'mutation { createWebhookEndpoint(input: {url: "https://hooks.example.com/y"})'
+        " { secret } }",
+        "webhook_endpoint.create",
+    ),
+    (
+        'mutation($e: ID!) { updateWebhookEndpoint(id: $e, input: {url: "https://hooks.example.com/z"'
+        ', description: "d"}) { id } }',
+        "webhook_endpoint.update",
+    ),
+    (
+        "mutation($e: ID!) { rotateWebhookSecret(id: $e) { secret } }",
+        "webhook_endpoint.rotate_secret",
+    ),
+    ("mutation($e: ID!) { deleteWebhookEndpoint(id: $e) { id } }", "webhook_endpoint.delete"),
+    ("mutation { setAutoTopUp(input: null) { __typename } }", "auto_top_up.set"),
+]
+
+
+async def test_r39_every_admin_change_writes_exactly_one_entry(api):
+    t = await api.create_workspace("enterprise")
+    wb = await api.create_workbook(t.admin_key)
+    charge = await api.record_usage(t.admin_key, wb, results=2, **PHONE)
+    alert = await api.gql(
+        'mutation { setAlert(input: {meter: ACTIONS, threshold: "90"}) { id } }', key=t.admin_key
+    )
+    hook = await api.gql(
+        'mutation { createWebhookEndpoint(input: {url: "https://hooks.example.com/x"})'
+        " { endpoint { id } } }",
+        key=t.admin_key,
+    )
+    variables = {"a": alert["setAlert"]["id"], "w": wb, "c": charge["id"],
+                 "e": hook["createWebhookEndpoint"]["endpoint"]["id"]}  # fmt: skip
+    seen = len(await entries(api, t.admin_key))
+    for mutation, action in EACH_ADMIN_CHANGE:
+        used = {k: v for k, v in variables.items() if f"${k}" in mutation}
+        await post(api, t.admin_key, mutation, used, request_id=f"r-{action}")
+        log = await entries(api, t.admin_key)
+        assert [(e["action"], e["requestId"]) for e in log[seen:]] == [(action, f"r-{action}")]
+        seen = len(log)
