@@ -23,6 +23,7 @@ from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.history import HistoryQueries
 from graphql_schema.mutations import Mutation as CoreMutation
 from graphql_schema.queries import Query as CoreQuery
+from graphql_schema.reports import ReportQueries
 from graphql_schema.scalars import SCALAR_MAP
 from graphql_schema.subscriptions import Subscription
 from graphql_schema.topups import TopUpMutations, TopUpQueries
@@ -38,7 +39,9 @@ HTTP_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
 
 # Query and Mutation are composed of one class per domain.
 @strawberry.type
-class Query(CoreQuery, EventQueries, TopUpQueries, WebhookQueries, HistoryQueries):
+class Query(
+    CoreQuery, EventQueries, TopUpQueries, WebhookQueries, HistoryQueries, ReportQueries
+):
     pass
 
 

@@ -24,6 +24,7 @@ from app.kinds import BillingInterval
 from app.logs import configure_logging
 from app.plans.renewals import SweepResult
 from app.validation import instant
+from tally.report_cli import register as register_report
 
 if TYPE_CHECKING:
     from app.verify import Difference
@@ -334,6 +335,9 @@ def _summary(name: str, result: SweepResult) -> str:
         f"{result.workspaces} workspaces, {result.renewals} periods ({steps}),"
         f" {len(result.failed)} failed"
     )
+
+
+register_report(cli)  # tally report: the operator report (issue 19)
 
 
 def main() -> None:
