@@ -1,7 +1,8 @@
 """The workspace dashboard: a static page at `/` that talks only to the public GraphQL API.
 
-Its own files live in `web/dashboard/` of the checkout; the chart library comes from the npm
-packages under `web/node_modules` (see graphql_schema.ide), never from a CDN.
+Its own files live in `web/dashboard/` of the checkout; the chart library and the
+graphql-transport-ws client come from the npm packages under `web/node_modules` (see
+graphql_schema.ide), never from a CDN.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ MODULES = [
     "app.js",  # the entry point; it imports the others
     "alerts.js",
     "api.js",
+    "audit.js",
+    "auditdata.js",
     "autotopup.js",
+    "balanceat.js",
+    "balances.js",
     "breakdown.js",
     "chart.js",
     "csv.js",
@@ -36,6 +41,8 @@ MODULES = [
     "inputs.js",
     "ledger.js",
     "limits.js",
+    "live.js",
+    "livestate.js",
     "state.js",
     "summary.js",
     "usage.js",
@@ -48,6 +55,8 @@ OWN = {
 NPM = {
     "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
     "uPlot.min.css": "uplot/dist/uPlot.min.css",
+    # The graphql-transport-ws client of the live updates (its UMD build: the global graphqlWs).
+    "graphql-ws.min.js": "graphql-ws/umd/graphql-ws.min.js",
 }
 # The page's scripts, styles and requests all stay on this origin.
 HEADERS = {

@@ -143,7 +143,8 @@ def test_admin_sees_plan_meters_chart_breakdown_and_ledger(
     # the chart: uPlot's canvas with both series, and the day's figures under the cursor
     chart = page.locator("#chart .uplot")
     expect(chart.locator("canvas")).to_have_count(1)
-    expect(chart.locator(".u-legend .u-series")).to_have_count(3)  # the day, then two series
+    # the day, then two series and the day-end balance line (R38)
+    expect(chart.locator(".u-legend .u-series")).to_have_count(4)
     drawn = chart.locator("canvas").evaluate(
         """canvas => {
              const px = canvas.getContext("2d").getImageData(0, 0, canvas.width,
@@ -168,9 +169,10 @@ def test_admin_sees_plan_meters_chart_breakdown_and_ledger(
     first_day = datetime.fromisoformat(period["start"]).date().isoformat()
     assert today == first_day  # the workspace was created just now: its usage is on day one
     legend = chart.locator(".u-legend .u-series .u-value")
-    expect(legend).to_have_text(["Total", "314", "145"])  # the range's, away from the cursor
+    # the range's totals away from the cursor, and the balance now
+    expect(legend).to_have_text(["Total", "314", "145", "599,855"])
     over.hover(position={"x": 1, "y": box["height"] / 2})
-    expect(legend).to_have_text([today, "314", "145"])
+    expect(legend).to_have_text([today, "314", "145", "599,855"])
 
     # the breakdown, by workbook (the default), then by workbook and table
     expect(page.locator("#breakdown thead th")).to_have_text(

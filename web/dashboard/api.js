@@ -26,6 +26,11 @@ export function keepKey(key) {
   sessionStorage.setItem(KEY_STORAGE, key);
 }
 
+// The open session's key (the live socket sends it in connection_init).
+export function currentKey() {
+  return apiKey;
+}
+
 export function forgetKey() {
   sessionStorage.removeItem(KEY_STORAGE);
   apiKey = null;

@@ -6,31 +6,33 @@
 // This module logs in and out and opens the workspace; each part of the page is its own module.
 
 import { closeAlerts, openAlerts, wireAlerts } from "./alerts.js";
-import { forgetKey, gql, keepKey, restoreKey } from "./api.js";
+import { currentKey, forgetKey, gql, keepKey, restoreKey } from "./api.js";
+import { closeAudit, openAudit, wireAudit } from "./audit.js";
 import { closeAutoTopUp, openAutoTopUp, wireAutoTopUp } from "./autotopup.js";
+import { closeBalanceAt, openBalanceAt, wireBalanceAt } from "./balanceat.js";
 import { watchChartSize } from "./chart.js";
 import { wireCsv } from "./csv.js";
 import { wireDeliveries } from "./deliveries.js";
 import { $, showMessage } from "./dom.js";
 import { closeEventList, openEventList, wireEventList } from "./events.js";
-import { closeLedger, openLedger, wireLedger } from "./ledger.js";
-import { renderWorkbooks } from "./limits.js";
+import { closeLedger, openLedger, refreshLedger, wireLedger } from "./ledger.js";
+import { refreshWorkbooks, renderWorkbooks } from "./limits.js";
+import { WORKSPACE_FIELDS, closeLive, openLive } from "./live.js";
+import { coalesce } from "./livestate.js";
 import { session } from "./state.js";
 import { renderSummary, renderWho } from "./summary.js";
-import { closeUsage, openUsage, wireUsage } from "./usage.js";
+import { closeUsage, openUsage, refreshUsage, wireUsage } from "./usage.js";
 import { closeWebhooks, openWebhooks, wireWebhooks } from "./webhooks.js";
 
 const DASHBOARD_QUERY = `query Dashboard {
   viewer { role apiKey { name } }
-  workspace {
-    id name plan { code name } creditTier billingInterval status trialEndsAt
-    currentPeriod { start end }
-    pendingChange { plan { code name } creditTier billingInterval effectiveAt }
-    actions { capacity used remaining resetsAt }
-    dataCredits { balance cap monthlyGrant held available }
-    workbooks { id name spendLimit spent }
-  }
+  workspace { ${WORKSPACE_FIELDS} }
 }`;
+const WORKSPACE_QUERY = `query Workspace { workspace { ${WORKSPACE_FIELDS} } }`;
+
+// Reloads what a change moves (the chart and breakdown, the ledger's page); changes arriving
+// during a reload merge into one more.
+const refreshPanels = coalesce(() => Promise.all([refreshUsage(), refreshLedger()]));
 
 async function start() {
   wireEvents();
@@ -64,6 +66,8 @@ function wireEvents() {
   wireEventList();
   wireWebhooks();
   wireDeliveries();
+  wireBalanceAt();
+  wireAudit();
   watchChartSize();
 }
 
@@ -112,6 +116,7 @@ async function onLogin(event) {
 }
 
 function logout(message) {
+  closeLive();
   forgetKey();
   Object.assign(session, { workspace: null, viewer: null });
   closeUsage();
@@ -120,6 +125,8 @@ function logout(message) {
   closeAutoTopUp();
   closeEventList();
   closeWebhooks();
+  closeBalanceAt();
+  closeAudit();
   showLogin(message);
 }
 
@@ -138,6 +145,44 @@ function openDashboard(data) {
   openAutoTopUp();
   openEventList();
   openWebhooks();
+  openBalanceAt();
+  openAudit();
+  openLive({ key: currentKey(), onWorkspace: onLiveWorkspace, poll, onState: showLiveState });
+}
+
+// The workspace as it is now, from the socket or a poll: the meters and the workbooks' figures
+// at once; true when anything differs from what was shown. The session keeps its object (a
+// panel's answer checks it to know the user did not log out meanwhile).
+function applyWorkspace(workspace) {
+  if (!session.workspace) return false;
+  const before = JSON.stringify(session.workspace);
+  if (JSON.stringify(workspace) === before) return false;
+  Object.assign(session.workspace, workspace);
+  renderSummary();
+  refreshWorkbooks();
+  return true;
+}
+
+// A socket's first message is the state when it opened: the panels reload only when it differs
+// from what the page shows (after a reconnect, say); every later one follows a commit.
+function onLiveWorkspace(workspace, first) {
+  const changed = applyWorkspace(workspace);
+  if (!first || changed) refreshPanels().catch(() => {});
+}
+
+// One round of polling while the socket is lost: the workspace, then the panels.
+async function poll() {
+  const data = await gql(WORKSPACE_QUERY);
+  applyWorkspace(data.workspace);
+  await refreshPanels();
+}
+
+function showLiveState(view, state) {
+  const line = $("live-status");
+  line.dataset.phase = state.phase;
+  line.dataset.tone = view.tone;
+  line.setAttribute("role", view.tone === "error" ? "alert" : "status");
+  showMessage(line, view.text);
 }
 
 start();

@@ -1,5 +1,6 @@
-// The daily chart of Actions and Data Credits, drawn by uPlot (the global of uPlot.iife.min.js,
-// which the page loads before its modules).
+// The daily chart of Actions and Data Credits, with the day-end Data Credits balance as a line
+// when it is known, drawn by uPlot (the global of uPlot.iife.min.js, which the page loads before
+// its modules).
 
 import { chartDays, dayStart, dayTicks, isoDay } from "./dates.js";
 import { formatDecimal, sumDecimals } from "./decimal.js";
@@ -15,12 +16,14 @@ let chart = null; // the uPlot instance on the page, if any
 
 // The usage rows of a range as the chart's columns: one entry per day drawn, zero on days
 // without usage. Data Credits stay strings (`creditTexts`) for the legend and the total; the
-// numbers in `credits` are only for drawing bars.
-export function chartData(rows, range, today = isoDay(Date.now())) {
+// numbers in `credits` are only for drawing bars. `balances` (day -> Decimal string, or null)
+// gives the balance line: null on the days it does not name, which the line spans.
+export function chartData(rows, range, today = isoDay(Date.now()), balances = null) {
   const byDay = new Map(rows.map((row) => [row.day, row]));
   const days = chartDays(range, rows.map((row) => row.day), today);
   const actions = days.map((day) => byDay.get(day)?.actions ?? 0);
   const creditTexts = days.map((day) => byDay.get(day)?.dataCredits ?? "0");
+  const balanceTexts = days.map((day) => balances?.get(day) ?? null);
   return {
     xs: days.map((day) => dayStart(day) / 1000),
     actions,
@@ -28,28 +31,35 @@ export function chartData(rows, range, today = isoDay(Date.now())) {
     creditTexts,
     totalActions: actions.reduce((sum, n) => sum + n, 0),
     totalCredits: sumDecimals(creditTexts),
+    balanceTexts,
+    balances: balanceTexts.map((text) => (text === null ? null : Number(text))),
+    hasBalances: balanceTexts.some((text) => text !== null),
   };
 }
 
 export function destroyChart() {
+  delete $("chart").dataset.balances;
   if (chart) {
     chart.destroy();
     chart = null;
   }
 }
 
-// Draws the daily rows of `range`, or says there is no usage.
-export function renderChart(rows, range) {
+// Draws the daily rows of `range` (and the balance line of `balances`), or says there is no usage.
+export function renderChart(rows, range, balances = null) {
   destroyChart();
   if (rows.length === 0) {
     showMessage($("chart-status"), "No usage in this range yet.");
     return;
   }
   showMessage($("chart-status"), "");
-  const data = chartData(rows, range);
+  const data = chartData(rows, range, undefined, balances);
   const container = $("chart");
-  chart = new uPlot(chartOptions(data, width(container)), [data.xs, data.actions, data.credits],
-    container);
+  const columns = [data.xs, data.actions, data.credits];
+  if (data.hasBalances) columns.push(data.balances);
+  chart = new uPlot(chartOptions(data, width(container)), columns, container);
+  // The exact day-end balances drawn, for a reader of the page's markup (and its tests).
+  container.dataset.balances = JSON.stringify(Object.fromEntries(balances ?? []));
 }
 
 // Keeps the chart as wide as its box (the page resizes, a phone turns).
@@ -72,7 +82,7 @@ function daySplits(u, axisIdx, min, max) {
 }
 
 function chartOptions(data, chartWidth) {
-  const { xs, creditTexts } = data;
+  const { xs, creditTexts, balanceTexts } = data;
   // Away from the cursor, the legend shows the range's totals.
   const totalActions = formatInt(data.totalActions);
   const totalCredits = formatDecimal(data.totalCredits);
@@ -87,6 +97,7 @@ function chartOptions(data, chartWidth) {
       x: { time: true, range: () => [xs[0] - HALF_DAY_S, xs[xs.length - 1] + HALF_DAY_S] },
       actions: { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] },
       credits: { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] },
+      balance: { range: (u, min, max) => [0, Math.max(max ?? 0, 1) * 1.1] },
     },
     series: [
       { label: "Day", value: (u, ts) => (ts === null ? "Total" : isoDay(ts * 1000)) },
@@ -111,6 +122,7 @@ function chartOptions(data, chartWidth) {
         // The exact string of the day under the cursor, not the float drawn.
         value: (u, v) => (v === null ? totalCredits : formatDecimal(creditTexts[u.cursor.idx])),
       },
+      ...(data.hasBalances ? [balanceSeries(balanceTexts)] : []),
     ],
     axes: [
       {
@@ -136,6 +148,38 @@ function chartOptions(data, chartWidth) {
         values: (u, ticks) => ticks.map((t) => formatInt(t)),
         size: 60,
       },
+      ...(data.hasBalances ? [BALANCE_AXIS] : []),
     ],
   };
 }
+
+// The day-end balance: a line on its own scale (a balance dwarfs a day's spend), through the
+// days it is known on; the legend shows the exact string of the day under the cursor, and away
+// from it the latest (the balance now when today is drawn).
+function balanceSeries(balanceTexts) {
+  const latest = balanceTexts.filter((text) => text !== null).at(-1);
+  return {
+    label: "Balance (day end)",
+    scale: "balance",
+    stroke: "#2f8f5b",
+    width: 2,
+    spanGaps: true,
+    points: { show: true, size: 5 },
+    value: (u, v) => {
+      const idx = u.cursor.idx;
+      if (idx === null || idx === undefined) return formatDecimal(latest);
+      const text = balanceTexts[idx];
+      return v === null || text === null ? "—" : formatDecimal(text);
+    },
+  };
+}
+
+const BALANCE_AXIS = {
+  scale: "balance",
+  side: 1,
+  label: "Balance",
+  stroke: "#2f8f5b",
+  grid: { show: false },
+  values: (u, ticks) => ticks.map((t) => formatInt(t)),
+  size: 70,
+};

@@ -30,24 +30,32 @@ export function openLedger() {
   loadLedger();
 }
 
+// The workspace changed (a live update or a poll): the page shown again, without "Loading…"
+// (on the first page, the new entries appear at its top).
+export function refreshLedger() {
+  return loadLedger({ quiet: true });
+}
+
 // Logged out: an answer still on its way is dropped, not shown for nobody.
 export function closeLedger() {
   requests++;
   cursors = [null];
 }
 
-async function loadLedger() {
+async function loadLedger({ quiet = false } = {}) {
   const seq = ++requests;
   const page = cursors.length - 1;
   const after = cursors[page];
-  showMessage($("ledger-status"), "Loading…");
-  $("ledger-prev").disabled = true;
-  $("ledger-next").disabled = true;
+  if (!quiet) {
+    showMessage($("ledger-status"), "Loading…");
+    $("ledger-prev").disabled = true;
+    $("ledger-next").disabled = true;
+  }
   let connection;
   try {
     connection = (await gql(LEDGER_QUERY, { first: PAGE_SIZE, after })).ledger;
   } catch (error) {
-    if (seq !== requests) return;
+    if (seq !== requests || quiet) return;
     showMessage($("ledger-status"), `The ledger could not be loaded: ${error.message}`);
     $("ledger-prev").disabled = page === 0;
     return;

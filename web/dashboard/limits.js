@@ -14,6 +14,27 @@ const SET_LIMIT_MUTATION = `mutation SetLimit($workbookId: ID!, $limit: Decimal)
   }
 }`;
 
+// The workbooks changed elsewhere (a live update or a poll): each row's figures are updated
+// in place, so a limit being typed or saved keeps its input and its message; the table is
+// drawn again only when a workbook was added.
+export function refreshWorkbooks() {
+  const table = $("workbooks");
+  const rows = new Map([...table.tBodies[0].rows].map((row) => [row.dataset.workbookId, row]));
+  const workbooks = session.workspace.workbooks;
+  if (table.hidden || workbooks.some((wb) => !rows.has(wb.id))) {
+    renderWorkbooks();
+    return;
+  }
+  for (const wb of workbooks) {
+    const row = rows.get(wb.id);
+    const limited = wb.spendLimit !== null;
+    row.querySelector('[data-label="Spent since limit set"]').textContent =
+      limited ? formatDecimal(wb.spent) : "—";
+    row.querySelector('[data-label="Limit"]').textContent =
+      limited ? formatDecimal(wb.spendLimit) : "No limit";
+  }
+}
+
 export function renderWorkbooks() {
   const table = $("workbooks");
   const workbooks = session.workspace.workbooks;

@@ -1,10 +1,12 @@
 // Usage of a range of UTC days (the current cycle by default), optionally of one workbook: the
-// range controls, and loading the chart's and the breakdown's rows in one request.
+// range controls, and loading the chart's and the breakdown's rows in one request, then the
+// day-end balances of the chart's days in one more.
 
 import { gql } from "./api.js";
+import { balanceDays, balancesByDay, balancesRequest } from "./balances.js";
 import { hideBreakdown, renderBreakdown } from "./breakdown.js";
 import { destroyChart, renderChart } from "./chart.js";
-import { daysOfRange, rangeOfDays } from "./dates.js";
+import { chartDays, daysOfRange, isoDay, rangeOfDays } from "./dates.js";
 import { $, el, showMessage } from "./dom.js";
 import { session } from "./state.js";
 
@@ -36,6 +38,13 @@ export function openUsage() {
   loadUsage();
 }
 
+// The workspace changed (a live update or a poll): the same range again, without "Loading…".
+export function refreshUsage() {
+  if (!range) return Promise.resolve();
+  renderWorkbookFilter();
+  return loadUsage({ quiet: true });
+}
+
 // Logged out: an answer still on its way is dropped, not drawn for nobody.
 export function closeUsage() {
   requests++;
@@ -53,17 +62,24 @@ export function usageVariables() {
   };
 }
 
-async function loadUsage() {
+async function loadUsage({ quiet = false } = {}) {
   const seq = ++requests;
-  showMessage($("usage-error"), "");
-  showMessage($("chart-status"), "Loading…");
-  showMessage($("breakdown-status"), "Loading…");
+  if (!quiet) {
+    showMessage($("usage-error"), "");
+    showMessage($("chart-status"), "Loading…");
+    showMessage($("breakdown-status"), "Loading…");
+  }
   const variables = usageVariables();
+  const shown = range;
   let data;
+  let balances;
   try {
     data = await gql(USAGE_QUERY, variables);
+    if (seq !== requests) return;
+    balances = await loadBalances(data.daily, shown, variables.workbookId);
   } catch (error) {
     if (seq !== requests) return;
+    if (quiet) return; // the last figures stay; the live status line says what is wrong
     showMessage($("chart-status"), "");
     showMessage($("breakdown-status"), "");
     showMessage($("usage-error"), `Usage could not be loaded: ${error.message}`);
@@ -72,8 +88,28 @@ async function loadUsage() {
     return;
   }
   if (seq !== requests) return; // a newer request is on its way
-  renderChart(data.daily, range);
+  showMessage($("usage-error"), "");
+  renderChart(data.daily, shown, balances);
   renderBreakdown(data.breakdown, variables.groupBy);
+}
+
+// The day-end Data Credits balance of the days the chart draws (R38's balanceAt, in one
+// request, at most balances.MAX_POINTS days), today's being the balance now; null when the
+// chart is of one workbook (a balance is the workspace's) or when they cannot be had (the
+// chart is drawn without its line then).
+async function loadBalances(daily, shown, workbookId) {
+  if (workbookId || daily.length === 0) return null;
+  const today = isoDay(Date.now());
+  const days = chartDays(shown, daily.map((row) => row.day), today);
+  const ws = session.workspace;
+  const asked = balanceDays(days, { today, createdDay: isoDay(Date.parse(ws.createdAt)) });
+  const request = balancesRequest(asked);
+  try {
+    const data = asked.length === 0 ? {} : await gql(request.query, request.variables);
+    return balancesByDay(request, data, { today, now: ws.dataCredits.balance, days });
+  } catch {
+    return null;
+  }
 }
 
 function cycleRange() {
