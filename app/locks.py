@@ -166,3 +166,25 @@ async def workspace_for_events(
     channel, payload = notify
     query = f"SELECT pg_notify($2, $3) FROM workspace WHERE id = $1{_clause(conn)}"
     await fetch(conn, query, str(workspace_id), channel, payload)
+
+
+CATALOG_LOCK_TIMEOUT = "5s"
+
+
+async def catalog_versions(conn: BaseDBAsyncClient) -> None:
+    """Hold back every read of the catalog until this transaction ends (R40).
+
+    A new version's instant is read after this lock is granted: a read that began before
+    waited for nothing and was for an earlier instant; a read for an instant at or after it
+    began after the lock and waits here until the version commits, then sees it. PostgreSQL:
+    ACCESS EXCLUSIVE on catalog_version, which even plain SELECTs wait for, given up after
+    CATALOG_LOCK_TIMEOUT (a long transaction that read the catalog holds it off) so charges are
+    never held back longer. Outside the row order above: the transaction that takes it writes
+    only the version and its audit entry. SQLite: BEGIN IMMEDIATE serialized the writers.
+    """
+    if not isinstance(conn, TransactionalDBClient):
+        raise LockOrderError("a table lock outside a transaction would be released at once")
+    if conn.capabilities.dialect == "sqlite":
+        return
+    await fetch(conn, f"SET LOCAL lock_timeout = '{CATALOG_LOCK_TIMEOUT}'")
+    await fetch(conn, "LOCK TABLE catalog_version IN ACCESS EXCLUSIVE MODE")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 
 from app.catalog import PlanSpec
-from app.catalog.store import list_plans
+from app.catalog.store import held_plans
+from app.clock import utcnow
 from app.events.store import events_by_id
 from app.models import Event
 from app.workspaces.workbooks import tables_of
@@ -27,7 +28,9 @@ async def _tables(workbook_ids: Sequence[uuid.UUID]) -> list[list[str]]:
 
 
 async def _plans(codes: Sequence[str]) -> list[PlanSpec | None]:
-    by_code = {plan.code: plan for plan in await list_plans()}  # four rows: read them all
+    # The catalog in force now, and a plan removed from it as it last was (a workspace may
+    # still be on one, R40): one read.
+    by_code = await held_plans(codes, utcnow())
     return [by_code.get(code) for code in codes]
 
 

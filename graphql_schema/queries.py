@@ -101,17 +101,17 @@ class Query:
     @strawberry.field
     async def plans(self, info: Info) -> list[Plan]:
         await info.context.principal()
-        return [Plan.of(p) for p in await list_plans()]
+        return [Plan.of(p) for p in await list_plans(info.context.now)]
 
     @strawberry.field
     async def price_catalog(self, info: Info) -> list[Price]:
         await info.context.principal()
-        return [Price.of(p) for p in await list_prices()]
+        return [Price.of(p) for p in await list_prices(info.context.now)]
 
     @strawberry.field
     async def ai_models(self, info: Info) -> list[AiModel]:
         await info.context.principal()
-        return [AiModel.of(m) for m in await list_ai_models()]
+        return [AiModel.of(m) for m in await list_ai_models(info.context.now)]
 
     @strawberry.field(description="The caller's workspace.")
     async def workspace(self, info: Info) -> Workspace:
@@ -143,7 +143,7 @@ class Query:
     async def estimate_cost(self, info: Info, input: EstimateInput) -> Estimate:
         workspace_id = await info.context.workspace_id()
         workbook_id = None if input.workbook_id is None else str(input.workbook_id)
-        result = await estimate_run(workspace_id, options_of(input), workbook_id)
+        result = await estimate_run(workspace_id, options_of(input), info.context.now, workbook_id)
         return estimate_of(result)
 
     @strawberry.field(

@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from graphql_schema import perf
+from graphql_schema.catalog import CatalogMutations, CatalogQueries
 from graphql_schema.documents import DEFAULT_MAX_TOKENS, bounded_documents
 from graphql_schema.events import EventMutations, EventQueries
 from graphql_schema.history import HistoryQueries
@@ -40,13 +41,19 @@ HTTP_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
 # Query and Mutation are composed of one class per domain.
 @strawberry.type
 class Query(
-    CoreQuery, EventQueries, TopUpQueries, WebhookQueries, HistoryQueries, ReportQueries
+    CoreQuery,
+    EventQueries,
+    TopUpQueries,
+    WebhookQueries,
+    HistoryQueries,
+    ReportQueries,
+    CatalogQueries,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(CoreMutation, EventMutations, TopUpMutations, WebhookMutations):
+class Mutation(CoreMutation, EventMutations, TopUpMutations, WebhookMutations, CatalogMutations):
     pass
 
 

@@ -24,6 +24,7 @@ from app.kinds import BillingInterval
 from app.logs import configure_logging
 from app.plans.renewals import SweepResult
 from app.validation import instant
+from tally.catalog_cli import register as register_catalog
 from tally.report_cli import register as register_report
 
 if TYPE_CHECKING:
@@ -338,6 +339,7 @@ def _summary(name: str, result: SweepResult) -> str:
 
 
 register_report(cli)  # tally report: the operator report (issue 19)
+register_catalog(cli)  # tally catalog apply and show (R40)
 
 
 def main() -> None:

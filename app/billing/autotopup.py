@@ -71,7 +71,7 @@ async def configure(
         if credits is None or credits <= 0:
             raise InvalidInput("credits must be more than 0")
         validation.whole_number(max_per_cycle, "maxPerCycle", 1, MAX_PER_CYCLE)
-    billing = await billing_spec()
+    billing = await billing_spec(now)
     async with in_transaction() as conn:
         row = await lock_workspace(conn, workspace_id)
         if threshold is not None and not paid_plan(row, billing.free_plan):
@@ -114,7 +114,7 @@ async def after_change(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, now: da
     config = config_of(row)
     if config is None:
         return
-    billing = await billing_spec()
+    billing = await billing_spec(now)
     if not paid_plan(row, billing.free_plan):
         return
     terms = stored_terms(row)

@@ -48,7 +48,7 @@ async def purchase_top_up(
         raise InvalidInput(f"meter {meter} cannot be bought; a top-up is of DATA_CREDITS")
     if request.credits <= 0:
         raise InvalidInput("credits must be more than 0")
-    billing = await billing_spec()
+    billing = await billing_spec(now)
 
     async def effect(conn: BaseDBAsyncClient, charge_id: uuid.UUID) -> BillingCharge:
         row = await lock_workspace(conn, workspace_id)

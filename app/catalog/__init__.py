@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from app.kinds import BillingInterval, UsageKind
-from app.units import credits_to_units, usd_to_cents
 
 WORKBOOK_SPEND_LIMITS = "WORKBOOK_SPEND_LIMITS"
 
@@ -71,7 +70,8 @@ class Catalog:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Parse a catalog file; the packaged default when no path is given."""
+    """Parse a catalog file, checked as `tally catalog apply` checks it; the packaged default
+    when no path is given."""
     if path is None:
         text = resources.files("app.catalog").joinpath("default.toml").read_text("utf-8")
     else:
@@ -80,44 +80,6 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
 
 def parse_catalog(data: dict[str, Any]) -> Catalog:
-    b = data.get("billing", {})
-    billing = BillingSpec(
-        credit_price_usd=Decimal(b.get("credit_price_usd", "0.04")),
-        top_up_premium=Decimal(b.get("top_up_premium", "0.30")),
-        trial_plan=b.get("trial_plan", "growth"),
-        trial_days=int(b.get("trial_days", 14)),
-        trial_credits_units=credits_to_units(b.get("trial_credits", "1000")),
-        free_plan=b.get("free_plan", "free"),
-    )
-    plans = tuple(
-        PlanSpec(
-            code=p["code"],
-            name=p["name"],
-            rank=int(p["rank"]),
-            intervals=tuple(BillingInterval(i) for i in p["intervals"]),
-            monthly_actions=int(p["monthly_actions"]),
-            credit_tiers=tuple(sorted(int(t) for t in p["credit_tiers"])),
-            base_fee_cents=usd_to_cents(Decimal(p.get("base_fee_usd", "0"))),
-            bill_credits=bool(p.get("bill_credits", True)),
-            features=tuple(p.get("features", ())),
-        )
-        for p in data.get("plans", [])
-    )
-    prices = tuple(
-        PriceSpec(
-            provider=r["provider"],
-            data_type=r["data_type"],
-            kind=UsageKind(r.get("kind", "ENRICHMENT")),
-            credits_units=credits_to_units(r["credits"]),
-        )
-        for r in data.get("prices", [])
-    )
-    models = tuple(
-        AiModelSpec(
-            code=m["code"],
-            input_units_per_1k=credits_to_units(m["input_credits_per_1k"]),
-            output_units_per_1k=credits_to_units(m["output_credits_per_1k"]),
-        )
-        for m in data.get("ai_models", [])
-    )
-    return Catalog(billing=billing, plans=plans, prices=prices, ai_models=models)
+    from app.catalog.files import check_catalog  # the checks import these types
+
+    return check_catalog(data)

@@ -1,23 +1,154 @@
-"""The catalog in the database: seeded from the data file, read as `app.catalog` values."""
+"""The catalog in the database: versions in force from an instant on (R40), read as values.
+
+Every read names its instant: a charge's, a renewal's boundary, a request's `now`. The catalog
+in force at `at` is the latest `catalog_version` effective at or before it. A version is never
+edited, so each process keeps the versions it parsed, by id: a read is one small statement that
+returns the id in force and, only when it is not the one this process read last, the body.
+A charge therefore makes the one catalog read it made before versions existed (none for free
+kinds), and sees a version the moment another process commits it (app.catalog.changes holds
+readers back while it commits one, so no read at or after its instant can miss it).
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection
-from decimal import Decimal
-from typing import cast
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
-from app.db import connection, fetch, in_list
-from app.kinds import BillingInterval, UsageKind
-from app.models import AiModel, BillingSetting, Plan, PlanTier, Price
-from app.units import credits_to_units, units_to_credits
+from app.catalog.files import dump_catalog, parse_catalog_text
+from app.db import connection, fetch, fetch_one, in_list
+from app.units import units_to_credits
+
+FIRST = datetime(1970, 1, 1, tzinfo=UTC)  # the seeded version is in force from then on
+
+# (database, version id) -> the parsed catalog; (database) -> the id read last.
+_parsed: dict[tuple[str, int], Catalog] = {}
+_last: dict[str, int] = {}
+
+_AT = (
+    "SELECT id, CASE WHEN id = $2 THEN NULL ELSE body END AS body FROM catalog_version"
+    " WHERE effective_at <= $1 ORDER BY effective_at DESC, id DESC LIMIT 1"
+)
+
+
+class NoCatalog(RuntimeError):
+    """No version is in force at the instant: the database was never seeded."""
+
+
+def _database() -> str:
+    """Which database the cache is for: tests open several in one process, and ids repeat."""
+    client: Any = connection()
+    where = getattr(client, "filename", None) or (
+        f"{getattr(client, 'host', '')}:{getattr(client, 'port', '')}"
+        f"/{getattr(client, 'database', '')}"
+    )
+    return f"{client.capabilities.dialect}:{where}"
+
+
+def _parse(database: str, version_id: int, body: str) -> Catalog:
+    key = (database, version_id)
+    if key not in _parsed:
+        _parsed[key] = parse_catalog_text(body)
+    return _parsed[key]
+
+
+async def catalog_at(at: datetime, conn: BaseDBAsyncClient | None = None) -> Catalog:
+    """The catalog in force at `at`: one read (through `conn`, a transaction's, if given)."""
+    database = _database()
+    row = await fetch_one(conn or connection(), _AT, at, _last.get(database, -1))
+    if row is None:
+        raise NoCatalog(f"no catalog is in force at {at.isoformat()}; was the database seeded?")
+    version_id = int(row["id"])
+    if row["body"] is None:  # the version read last, parsed then
+        return _parsed[(database, version_id)]
+    catalog = _parse(database, version_id, str(row["body"]))
+    _last[database] = version_id
+    return catalog
+
+
+@dataclass
+class Timeline:
+    """Every version effective by some instant, for work that spans instants (renewals)."""
+
+    starts: list[tuple[datetime, int]]  # (effective_at, id), ascending
+    catalogs: list[Catalog]
+    _held: dict[int, dict[str, PlanSpec]] = field(default_factory=dict)
+
+    def _index(self, at: datetime) -> int:
+        index = bisect.bisect_right(self.starts, (at, 2**63)) - 1
+        if index < 0:
+            raise NoCatalog(f"no catalog is in force at {at.isoformat()}")
+        return index
+
+    def at(self, at: datetime) -> Catalog:
+        return self.catalogs[self._index(at)]
+
+    def held_plans(self, at: datetime) -> dict[str, PlanSpec]:
+        """The plans in force at `at`, and each plan removed before it as it last was: a
+        workspace already on a removed plan keeps renewing on its last terms (R40)."""
+        index = self._index(at)
+        if index not in self._held:
+            plans: dict[str, PlanSpec] = {}
+            for catalog in self.catalogs[: index + 1]:
+                plans.update((p.code, p) for p in catalog.plans)
+            self._held[index] = plans
+        return self._held[index]
+
+
+async def timeline(until: datetime) -> Timeline:
+    """The versions effective by `until`: one read, and one more for bodies not parsed yet."""
+    database = _database()
+    rows = await fetch(
+        connection(),
+        "SELECT id, effective_at FROM catalog_version WHERE effective_at <= $1"
+        " ORDER BY effective_at, id",
+        until,
+    )
+    ids = [int(r["id"]) for r in rows]
+    missing = [i for i in ids if (database, i) not in _parsed]
+    if missing:
+        bodies = await fetch(
+            connection(),
+            f"SELECT id, body FROM catalog_version WHERE id IN ({in_list(missing)})",
+            *missing,
+        )
+        for body in bodies:
+            _parse(database, int(body["id"]), str(body["body"]))
+    starts = [(aware(r["effective_at"]), int(r["id"])) for r in rows]
+    return Timeline(starts, [_parsed[(database, i)] for i in ids])
+
+
+def aware(value: Any) -> datetime:
+    """A datetime as both databases return it, made UTC-aware."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def seed_catalog(catalog: Catalog) -> None:
-    """Insert the rows the database lacks; never overwrite what an operator changed.
+    """The first version, from the catalog file, when the database has none; never again, so
+    what an operator applied since stays. Two processes starting at once may both insert it:
+    the same catalog from the same instant, harmless."""
+    await fetch(
+        connection(),
+        "INSERT INTO catalog_version (effective_at, applied_at, actor, body)"
+        " SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM catalog_version)",
+        FIRST,
+        datetime.now(UTC),
+        "seed",
+        dump_catalog(catalog),
+    )
+    await _seed_legacy_rows(catalog)
 
-    ON CONFLICT DO NOTHING keeps several processes starting at once from colliding.
-    """
+
+async def _seed_legacy_rows(catalog: Catalog) -> None:
+    """The tables that held the catalog before versions, seeded as they were: nothing reads
+    them now but migration 0008's rebuild of plan histories (`history_rows`), which tests
+    run against a seeded database. ON CONFLICT DO NOTHING: several processes may start."""
     conn = connection()
     for plan in catalog.plans:
         await fetch(
@@ -81,112 +212,63 @@ def _billing_rows(billing: BillingSpec) -> dict[str, str]:
     }
 
 
-async def billing_spec() -> BillingSpec:
-    rows = {r.key: r.value for r in await BillingSetting.all()}
-    default = BillingSpec()
-    return BillingSpec(
-        credit_price_usd=Decimal(rows.get("credit_price_usd", default.credit_price_usd)),
-        top_up_premium=Decimal(rows.get("top_up_premium", default.top_up_premium)),
-        trial_plan=rows.get("trial_plan", default.trial_plan),
-        trial_days=int(rows.get("trial_days", default.trial_days)),
-        trial_credits_units=credits_to_units(rows.get("trial_credits", "1000")),
-        free_plan=rows.get("free_plan", default.free_plan),
-    )
+# What the services read, each at an instant, each one read (app.catalog values).
 
 
-def _plan_spec(plan: Plan, tiers: list[int]) -> PlanSpec:
-    return PlanSpec(
-        code=plan.code,
-        name=plan.name,
-        rank=plan.rank,
-        intervals=tuple(BillingInterval(i) for i in plan.intervals.split(",") if i),
-        monthly_actions=plan.monthly_actions,
-        credit_tiers=tuple(sorted(tiers)),
-        base_fee_cents=plan.base_fee_cents,
-        bill_credits=plan.bill_credits,
-        features=tuple(f for f in plan.features.split(",") if f),
-    )
+async def billing_spec(at: datetime) -> BillingSpec:
+    return (await catalog_at(at)).billing
 
 
-async def list_plans() -> list[PlanSpec]:
-    tiers: dict[str, list[int]] = {}
-    for tier in await PlanTier.all():
-        tiers.setdefault(tier.plan_id, []).append(tier.monthly_credits)
-    plans = await Plan.all().order_by("rank", "code")
-    return [_plan_spec(p, tiers.get(p.code, [])) for p in plans]
+async def list_plans(at: datetime) -> list[PlanSpec]:
+    return sorted((await catalog_at(at)).plans, key=lambda p: (p.rank, p.code))
 
 
-async def get_plan(code: str) -> PlanSpec | None:
-    plan = await Plan.get_or_none(code=code)
-    if plan is None:
-        return None
-    query = PlanTier.filter(plan_id=code).values_list("monthly_credits", flat=True)
-    tiers = cast(list[int], await query)  # flat: the column's values, not rows (tortoise's type)
-    return _plan_spec(plan, list(tiers))
+async def get_plan(code: str, at: datetime) -> PlanSpec | None:
+    """A plan offered at `at` (a removed plan is not: it cannot be chosen)."""
+    return next((p for p in (await catalog_at(at)).plans if p.code == code), None)
 
 
-def _price_spec(row: Price) -> PriceSpec:
-    return PriceSpec(row.provider, row.data_type, UsageKind(row.kind), row.credits_units)
+async def held_plans(codes: Collection[str], at: datetime) -> dict[str, PlanSpec]:
+    """The plans in force at `at`, and among `codes` those removed before it as they last
+    were (what a workspace already on one shows and renews on): one read unless one was."""
+    plans = {p.code: p for p in await list_plans(at)}
+    if all(code in plans for code in codes):
+        return plans
+    return (await timeline(at)).held_plans(at)
 
 
-async def list_prices() -> list[PriceSpec]:
-    return [_price_spec(p) for p in await Price.all().order_by("provider", "data_type")]
+async def list_prices(at: datetime) -> list[PriceSpec]:
+    return sorted((await catalog_at(at)).prices, key=lambda p: (p.provider, p.data_type))
 
 
-async def get_price(provider: str, data_type: str) -> PriceSpec | None:
-    return (await get_prices({(provider, data_type)})).get((provider, data_type))
-
-
-async def get_prices(pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], PriceSpec]:
-    """The catalog's prices among `pairs` (provider, data type), in one read."""
+async def get_prices(
+    pairs: Collection[tuple[str, str]], at: datetime
+) -> dict[tuple[str, str], PriceSpec]:
+    """The catalog's prices among `pairs` (provider, data type), in one read (none for none)."""
     if not pairs:
         return {}
-    providers, data_types = sorted({p for p, _ in pairs}), sorted({d for _, d in pairs})
-    # Plain SQL, not the ORM's query builder: a one-item request makes this read too.
-    rows = await fetch(
-        connection(),
-        "SELECT provider, data_type, kind, credits_units FROM price"
-        f" WHERE provider IN ({in_list(providers)})"
-        f" AND data_type IN ({in_list(data_types, len(providers) + 1)})",
-        *providers,
-        *data_types,
-    )
-    specs = {
-        (r["provider"], r["data_type"]): PriceSpec(
-            r["provider"], r["data_type"], UsageKind(r["kind"]), r["credits_units"]
-        )
-        for r in rows
-    }
-    return {pair: spec for pair, spec in specs.items() if pair in pairs}
+    prices = (await catalog_at(at)).prices
+    return {(p.provider, p.data_type): p for p in prices if (p.provider, p.data_type) in pairs}
 
 
-async def provider_known(provider: str) -> bool:
-    return await Price.filter(provider=provider).exists()
+async def get_price(provider: str, data_type: str, at: datetime) -> PriceSpec | None:
+    return (await get_prices({(provider, data_type)}, at)).get((provider, data_type))
 
 
-async def list_ai_models() -> list[AiModelSpec]:
-    return [
-        AiModelSpec(m.code, m.input_units_per_1k, m.output_units_per_1k)
-        for m in await AiModel.all().order_by("code")
-    ]
+async def provider_known(provider: str, at: datetime) -> bool:
+    return any(p.provider == provider for p in (await catalog_at(at)).prices)
 
 
-async def get_ai_models(codes: Collection[str]) -> dict[str, AiModelSpec]:
-    """The catalog's models among `codes`, in one read."""
+async def list_ai_models(at: datetime) -> list[AiModelSpec]:
+    return sorted((await catalog_at(at)).ai_models, key=lambda m: m.code)
+
+
+async def get_ai_models(codes: Collection[str], at: datetime) -> dict[str, AiModelSpec]:
+    """The catalog's models among `codes`, in one read (none for none)."""
     if not codes:
         return {}
-    wanted = sorted(set(codes))
-    rows = await fetch(
-        connection(),
-        "SELECT code, input_units_per_1k, output_units_per_1k FROM ai_model"
-        f" WHERE code IN ({in_list(wanted)})",
-        *wanted,
-    )
-    return {
-        r["code"]: AiModelSpec(r["code"], r["input_units_per_1k"], r["output_units_per_1k"])
-        for r in rows
-    }
+    return {m.code: m for m in (await catalog_at(at)).ai_models if m.code in codes}
 
 
-async def get_ai_model(code: str) -> AiModelSpec | None:
-    return (await get_ai_models({code})).get(code)
+async def get_ai_model(code: str, at: datetime) -> AiModelSpec | None:
+    return (await get_ai_models({code}, at)).get(code)

@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditEntry
 from app.models.billing import BillingCharge, Renewal
-from app.models.catalog import AiModel, BillingSetting, Plan, PlanTier, Price
+from app.models.catalog import AiModel, BillingSetting, CatalogVersion, Plan, PlanTier, Price
 from app.models.events import Alert, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.models.history import PlanPeriod, UsageDaily
 from app.models.ledger import Charge, IdempotencyRecord, LedgerEntry, Refund, Run
@@ -15,6 +15,7 @@ __all__ = [
     "AuditEntry",
     "BillingCharge",
     "BillingSetting",
+    "CatalogVersion",
     "Charge",
     "Event",
     "IdempotencyRecord",

@@ -60,3 +60,22 @@ class BillingSetting(Model):
 
     class Meta:
         table = "billing_setting"
+
+
+class CatalogVersion(Model):
+    """The whole catalog in force from `effective_at` on (R40)."""
+
+    # Append-only. The catalog in force at an instant is the latest version effective at or
+    # before it (the one applied last among those effective at the same instant). `body` is
+    # the catalog in the file format (app.catalog.files), as `tally catalog show` prints it.
+    # The tables above (plan, plan_tier, price, ai_model, billing_setting) held the catalog
+    # before migration 0010, which made their rows the first version; nothing reads them now.
+    id = fields.BigIntField(primary_key=True)
+    effective_at = fields.DatetimeField()
+    applied_at = fields.DatetimeField()
+    actor = fields.CharField(max_length=200)  # "operator", or "seed" for the first version
+    body = fields.TextField()
+
+    class Meta:
+        table = "catalog_version"
+        indexes = (("effective_at", "id"),)

@@ -24,7 +24,7 @@ from app import locks
 from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
-from app.catalog.store import billing_spec, list_plans
+from app.catalog.store import Timeline, timeline
 from app.db import connection, fetch, fetch_one
 from app.events import types, watch
 from app.events.rules import NewEvent
@@ -99,25 +99,25 @@ async def sweep(
     busy with a charge, or with another scheduler) is then taken one at a time, waiting for
     its lock, so a busy workspace is renewed in this sweep too and never twice.
     """
-    plans = {p.code: p for p in await list_plans()}
-    billing = await billing_spec()
+    # Each step is priced by the catalog in force at its boundary (R40), all of them by now.
+    catalogs = await timeline(now)
     result = SweepResult()
     skip: set[uuid.UUID] = set()
     while True:
         try:
             async with in_transaction() as conn:
                 ids = await _claim(conn, now, scope, skip, batch_size)
-                steps = [await advance(conn, i, now, plans, billing) for i in ids]
+                steps = [await advance(conn, i, now, catalogs) for i in ids]
         except Exception:
             log.exception("renewal batch failed; retrying its workspaces one at a time")
             async with in_transaction() as conn:
                 ids = await _claim(conn, now, scope, skip, batch_size)
-            steps = [await _advance_alone(i, now, plans, billing, result, skip) for i in ids]
+            steps = [await _advance_alone(i, now, catalogs, result, skip) for i in ids]
         if not ids:
             break
         _count(result, steps, len(ids), on_progress)
     for workspace_id in await _still_due(now, scope, skip):
-        steps = [await _advance_alone(workspace_id, now, plans, billing, result, skip)]
+        steps = [await _advance_alone(workspace_id, now, catalogs, result, skip)]
         _count(result, steps, 1, on_progress)
     return result
 
@@ -144,8 +144,7 @@ async def _still_due(now: datetime, scope: Scope, skip: set[uuid.UUID]) -> list[
 async def _advance_alone(
     workspace_id: uuid.UUID,
     now: datetime,
-    plans: dict[str, PlanSpec],
-    billing: BillingSpec,
+    catalogs: Timeline,
     result: SweepResult,
     skip: set[uuid.UUID],
 ) -> list[str]:
@@ -154,7 +153,7 @@ async def _advance_alone(
     try:
         async with in_transaction() as conn:
             await locks.workspace_row(conn, workspace_id)
-            return await advance(conn, workspace_id, now, plans, billing)
+            return await advance(conn, workspace_id, now, catalogs)
     except Exception:
         log.exception("workspace %s could not be renewed; skipped this sweep", workspace_id)
         skip.add(workspace_id)
@@ -166,13 +165,15 @@ async def advance(
     conn: BaseDBAsyncClient,
     workspace_id: uuid.UUID,
     now: datetime,
-    plans: dict[str, PlanSpec],
-    billing: BillingSpec,
+    catalogs: Timeline,
 ) -> list[str]:
-    """Apply each step due by `now`, oldest first, so every period gets its own cap."""
+    """Apply each step due by `now`, oldest first, so every period gets its own cap, and
+    its own catalog: the one in force at its boundary (R40)."""
     done: list[str] = []
     row = await Workspace.filter(id=workspace_id).using_db(conn).first()
     while row is not None and row.actions_period_end <= now:
+        boundary = row.actions_period_end
+        plans, billing = catalogs.held_plans(boundary), catalogs.at(boundary).billing
         step = plan_step(state_of(row), plans, billing)
         if step.credits is not None and step.credits.after < row.credits_held:
             # Expiry or the cap would take credits a run holds: release the holds first, so

@@ -17,7 +17,7 @@ from app import audit, locks, validation
 from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents, prorated_cents
 from app.catalog import BillingSpec, PlanSpec
-from app.catalog.store import billing_spec, list_plans
+from app.catalog.store import timeline
 from app.db import fetch_one
 from app.errors import InvalidInput, NotFound
 from app.events import types, watch
@@ -42,19 +42,25 @@ class PlanChangeRequest:
 
 @dataclass(frozen=True)
 class PlanCatalog:
-    """The plans and billing terms a plan change reads (app.catalog.Catalog is the whole
-    file the catalogs are seeded from)."""
+    """The plans and billing terms a plan change reads, as in force at its instant (R40).
+
+    `plans` holds plans removed before it too, as they last were (a workspace may be on one);
+    only those `offered` can be chosen."""
 
     plans: dict[str, PlanSpec]
     billing: BillingSpec
+    offered: frozenset[str] = frozenset()
 
     @property
     def free(self) -> PlanSpec:
         return self.plans[self.billing.free_plan]
 
 
-async def _catalog() -> PlanCatalog:
-    return PlanCatalog({p.code: p for p in await list_plans()}, await billing_spec())
+async def _catalog(now: datetime) -> PlanCatalog:
+    versions = await timeline(now)
+    current = versions.at(now)
+    offered = frozenset(p.code for p in current.plans)
+    return PlanCatalog(versions.held_plans(now), current.billing, offered)
 
 
 async def lock_workspace(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> Workspace:
@@ -103,8 +109,9 @@ async def change_plan(
     workspace_id: uuid.UUID, request: PlanChangeRequest, now: datetime
 ) -> Workspace:
     validation.idempotency_key(request.idempotency_key)
-    catalog = await _catalog()
-    plan = catalog.plans.get(validation.label(request.plan, "plan") or "")
+    catalog = await _catalog(now)
+    code = validation.label(request.plan, "plan") or ""
+    plan = catalog.plans.get(code) if code in catalog.offered else None
     if plan is None:
         raise InvalidInput(f"unknown plan {request.plan!r}")
 
@@ -331,7 +338,7 @@ async def withdraw_pending_change(workspace_id: uuid.UUID, now: datetime) -> Wor
 async def cancel_subscription(workspace_id: uuid.UUID, now: datetime) -> Workspace:
     """R21: a downgrade to free at the cycle end. On free there is nothing to cancel; during a
     trial it withdraws a chosen plan, so the trial ends on free."""
-    catalog = await _catalog()
+    catalog = await _catalog(now)
     async with in_transaction() as conn:
         row = await lock_workspace(conn, workspace_id)
         before = (row.pending_plan_code, row.status)

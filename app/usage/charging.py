@@ -74,7 +74,7 @@ async def charge_batch(
     for item in items:
         item.report = _normalized(item, workbooks, runs, now)
         item.fingerprint = request_hash(OPERATION, item.report)
-    await _price(workspace_id, items)
+    await _price(workspace_id, items, now)
     pending = [item for item in items if item.outcome is None]
     if pending:
         async with in_transaction() as conn:
@@ -183,8 +183,8 @@ def _normalized(
     return replace(report, **changes) if changes else report
 
 
-async def _price(workspace_id: uuid.UUID, items: list[Item]) -> None:
-    catalog = CatalogCache()
+async def _price(workspace_id: uuid.UUID, items: list[Item], now: datetime) -> None:
+    catalog = CatalogCache(now)  # the catalog in force at the charge's instant (R40)
     await catalog.preload(item.report.usage for item in items)
     # A batch repeats a few usages: price each once. The key has the count's type because
     # True == 1, and cost_of refuses a bool count.
@@ -196,7 +196,7 @@ async def _price(workspace_id: uuid.UUID, items: list[Item]) -> None:
             item.cost = costs[key]
             continue
         try:
-            item.cost = costs[key] = await cost_of(usage, catalog=catalog)
+            item.cost = costs[key] = await cost_of(usage, catalog)
         except InvalidInput as error:
             # A retry of a charge whose price row was since edited away still replays (R13).
             replayed = await replay_recorded(
@@ -211,7 +211,9 @@ async def _load_charge(result_id: str) -> Charge:
     return await Charge.get(id=uuid.UUID(result_id))
 
 
-async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item]) -> Locked:
+async def _lock(
+    conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item], now: datetime
+) -> Locked:
     """The rows the batch touches, locked in app.locks' order and read as they are now."""
     ws = await locks.workspace_row(
         conn,
@@ -235,7 +237,7 @@ async def _lock(conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[It
         )
     runs, ttl = await _lock_runs(conn, items, watched)
     period_start = as_datetime(ws["period_start"])
-    buying = await topping.buying_for(ws, period_start)
+    buying = await topping.buying_for(ws, period_start, now)
     return Locked(meters, period_start, limits, epochs, runs, ttl, watched, buying)
 
 
@@ -267,7 +269,7 @@ async def _charge(
 ) -> None:
     if not items:
         return
-    state = await _lock(conn, workspace_id, items)
+    state = await _lock(conn, workspace_id, items, now)
     writes = Writes()
     refused = Refusals()
     holders: dict[str, Item] = {}  # the accepted item holding each key

@@ -5,17 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
 from app import validation
 from app.catalog import AiModelSpec, PriceSpec
-from app.catalog.store import (
-    get_ai_model,
-    get_ai_models,
-    get_price,
-    get_prices,
-    provider_known,
-)
+from app.catalog.store import catalog_at, get_ai_model, get_price, provider_known
 from app.errors import InvalidInput
 from app.kinds import UsageKind, is_billable
 from app.models import Workspace
@@ -66,14 +61,16 @@ def _is_label(value: str) -> bool:
 
 
 class CatalogCache:
-    """Catalog rows read once per request: a batch of 1,000 charges prices from a few reads."""
+    """The catalog in force at `at` (R40), read once per request: a batch of 1,000 charges
+    prices from one read, and a batch of free kinds from none."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
         self._prices: dict[tuple[str, str], PriceSpec | None] = {}
         self._models: dict[str, AiModelSpec | None] = {}
 
     async def preload(self, usages: Iterable[Usage]) -> None:
-        """Read the prices and models of all `usages` at once: two reads for a batch instead
+        """Read the prices and models of all `usages` at once: one read for a batch instead
         of one per distinct provider, data type and model. What the catalog lacks is cached
         as missing, so the per-usage checks still name it."""
         pairs: set[tuple[str, str]] = set()
@@ -89,19 +86,23 @@ class CatalogCache:
         # Names that are not valid labels are left to the per-usage check, which says why.
         pairs = {p for p in pairs - self._prices.keys() if _is_label(p[0]) and _is_label(p[1])}
         codes = {c for c in codes - self._models.keys() if _is_label(c)}
-        prices, models = await get_prices(pairs), await get_ai_models(codes)
+        if not pairs and not codes:
+            return
+        catalog = await catalog_at(self.at)
+        prices = {(p.provider, p.data_type): p for p in catalog.prices}
+        models = {m.code: m for m in catalog.ai_models}
         self._prices.update((pair, prices.get(pair)) for pair in pairs)
         self._models.update((code, models.get(code)) for code in codes)
 
     async def price(self, provider: str, data_type: str) -> PriceSpec | None:
         key = (provider, data_type)
         if key not in self._prices:
-            self._prices[key] = await get_price(provider, data_type)
+            self._prices[key] = await get_price(provider, data_type, self.at)
         return self._prices[key]
 
     async def model(self, code: str) -> AiModelSpec | None:
         if code not in self._models:
-            self._models[code] = await get_ai_model(code)
+            self._models[code] = await get_ai_model(code, self.at)
         return self._models[code]
 
 
@@ -112,7 +113,7 @@ async def _price(usage: Usage, catalog: CatalogCache) -> PriceSpec | None:
         return None
     price = await catalog.price(usage.provider, usage.data_type)
     if price is None:
-        if not await provider_known(usage.provider):
+        if not await provider_known(usage.provider, catalog.at):
             raise InvalidInput(f"unknown provider {usage.provider!r}")
         raise InvalidInput(f"provider {usage.provider!r} has no data type {usage.data_type!r}")
     if price.kind is not usage.kind:
@@ -137,13 +138,10 @@ async def _model(usage: Usage, catalog: CatalogCache) -> AiModelSpec | None:
     return model
 
 
-async def cost_of(
-    usage: Usage, count_field: str = "results", catalog: CatalogCache | None = None
-) -> Cost:
+async def cost_of(usage: Usage, catalog: CatalogCache, count_field: str = "results") -> Cost:
     check_usage(usage, count_field)
     if not is_billable(usage.kind):
         return FREE  # free kinds are labels only: provider and dataType are not priced (R3)
-    catalog = catalog or CatalogCache()
     model = await _model(usage, catalog) if usage.kind is UsageKind.AI else None
     price = None if usage.kind is UsageKind.AI else await _price(usage, catalog)
     return usage_cost(
@@ -157,13 +155,14 @@ async def cost_of(
     )
 
 
-async def estimate(usage: Usage) -> Cost:
-    """R7: the cost of `usage.results` records, each charged on its own, with no side effects.
+async def estimate(usage: Usage, now: datetime) -> Cost:
+    """R7: the cost of `usage.results` records, each charged on its own, with no side effects,
+    at the catalog in force `now`.
 
     For AI, tokens are per record and each record's charge rounds up on its own.
     """
     check_usage(usage, "records")
-    one = await cost_of(replace(usage, results=1), "records")
+    one = await cost_of(replace(usage, results=1), CatalogCache(now), "records")
     return Cost(one.actions * usage.results, one.credits * usage.results)
 
 
@@ -191,7 +190,10 @@ MAX_OPTIONS = 50
 
 
 async def estimate_run(
-    workspace_id: uuid.UUID, options: list[EstimateOption], workbook_id: str | None = None
+    workspace_id: uuid.UUID,
+    options: list[EstimateOption],
+    now: datetime,
+    workbook_id: str | None = None,
 ) -> RunEstimate:
     """R7: each option's Actions and Data Credits, the total, and whether the workspace, the
     workbook's limit and the Actions capacity cover it now. Nothing is charged or held."""
@@ -201,7 +203,7 @@ async def estimate_run(
     for option in options:
         check_usage(option.usage, "records")
         results = expected_results(option.usage.results, option.hit_rate)
-        cost = await estimate(replace(option.usage, results=max(results, 1)))
+        cost = await estimate(replace(option.usage, results=max(results, 1)), now)
         if results == 0:
             cost = Cost(0, 0)
         priced.append(OptionEstimate(option, results, cost))

@@ -50,11 +50,14 @@ class Buying:
         return amount(replace(self.config, used=self.used), balance, self.terms.cap_units)
 
 
-async def buying_for(row: Mapping[str, Any], period_start: datetime) -> Buying | None:
-    """The workspace's auto top-up for this batch, if it has one and a paid plan."""
+async def buying_for(
+    row: Mapping[str, Any], period_start: datetime, now: datetime
+) -> Buying | None:
+    """The workspace's auto top-up for this batch, if it has one and a paid plan, priced by
+    the catalog in force at the charge's instant `now` (R40)."""
     if row["auto_topup_threshold"] is None or row["auto_topup_credits"] is None:
         return None
-    billing = await billing_spec()  # read only by workspaces that set auto top-up
+    billing = await billing_spec(now)  # read only by workspaces that set auto top-up
     if row["status"] == WorkspaceStatus.TRIALING.value or row["plan_code"] == billing.free_plan:
         return None  # settings kept after a move to free apply again on a paid plan
     config = AutoTopUp(

@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 from app import audit, locks, validation
 from app.billing.charges import bill, plan_fee_description
 from app.billing.money import cycle_price_cents
-from app.catalog.store import billing_spec, get_plan
+from app.catalog.store import catalog_at
 from app.errors import InvalidInput, NotFound
 from app.events import bus
 from app.history.plan_periods import PlanChange, record_plan
@@ -45,19 +45,21 @@ class Cycle:
 
 
 async def _first_cycle(request: NewWorkspace, now: datetime) -> Cycle:
-    plan = await get_plan(validation.label(request.plan, "plan") or "")
+    catalog = await catalog_at(now)
+    code = validation.label(request.plan, "plan") or ""
+    plan = next((p for p in catalog.plans if p.code == code), None)
     if plan is None:
         raise InvalidInput(f"unknown plan {request.plan!r}")
     if not request.trial:
         terms = resolve_terms(plan, request.credit_tier, request.billing_interval)
         period_end = add_months(now, months_in(terms.interval))
         assert terms.credit_tier is not None
-        fee = cycle_price_cents(plan, terms.credit_tier, terms.interval, await billing_spec())
+        fee = cycle_price_cents(plan, terms.credit_tier, terms.interval, catalog.billing)
         description = plan_fee_description(plan, terms, now)
         return Cycle(
             terms, WorkspaceStatus.ACTIVE, period_end, add_months(now, 1), None, fee, description
         )
-    billing = await billing_spec()
+    billing = catalog.billing
     if plan.code == billing.free_plan:
         raise InvalidInput(f"a trial is of a paid plan's features, such as {billing.trial_plan!r}")
     if request.credit_tier is not None or request.billing_interval is not None:

@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app import audit, locks, validation
 from app.catalog import WORKBOOK_SPEND_LIMITS
-from app.catalog.store import get_plan
+from app.catalog.store import held_plans
 from app.errors import ErrorCode, NotFound, QuotaExceeded, Refused
 from app.events import bus, watch
 from app.models import Charge, Workbook, Workspace
@@ -99,7 +99,7 @@ async def set_spend_limit(
             await query.update(spend_limit=None, spent=0)
         elif workbook.spend_limit is None:
             workspace = await Workspace.get(id=workspace_id, using_db=conn)
-            await _require_spend_limit_feature(workspace.plan_code)
+            await _require_spend_limit_feature(workspace.plan_code, now)
             await query.update(
                 spend_limit=limit_units, spent=0, spend_epoch=workbook.spend_epoch + 1
             )
@@ -118,8 +118,8 @@ def _limit_state(workbook: Workbook) -> dict[str, object]:
     return {"spendLimit": None if limit is None else units_to_credits(limit)}
 
 
-async def _require_spend_limit_feature(plan_code: str) -> None:
-    plan = await get_plan(plan_code)
+async def _require_spend_limit_feature(plan_code: str, now: datetime) -> None:
+    plan = (await held_plans([plan_code], now)).get(plan_code)
     if plan is None or not plan.has_feature(WORKBOOK_SPEND_LIMITS):
         name = plan.name if plan else plan_code
         raise Refused(

@@ -2,6 +2,7 @@
 catalog lacks, item by item, exactly as single reads did."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.catalog.store import get_ai_model, get_price
@@ -26,20 +27,21 @@ async def test_r04_r06_preload_holds_what_single_reads_give(database):
         Usage(UsageKind.SOURCING, 1, "clearbit", "company"),
         Usage(UsageKind.HTTP_API_CALL, 1),
     ]
-    cache = CatalogCache()
+    now = datetime.now(UTC)
+    cache = CatalogCache(now)
     await cache.preload(usages)
     pairs = [("linkedin", "profile"), ("hunter", "email"), ("linkedin", "email")]
     pairs += [("nope", "profile"), ("apollo", "phone")]
-    assert cache._prices == {pair: await get_price(*pair) for pair in pairs}
+    assert cache._prices == {pair: await get_price(*pair, now) for pair in pairs}
     assert cache._prices[("linkedin", "email")] is None
     assert cache._prices[("hunter", "email")].credits_units == 5_000
-    assert cache._models == {code: await get_ai_model(code) for code in ("small", "gpt-nope")}
+    assert cache._models == {code: await get_ai_model(code, now) for code in ("small", "gpt-nope")}
     assert cache._models["gpt-nope"] is None
     # A second preload reads only what it has not seen: the cached entries stay as they are.
     before = dict(cache._prices)
     await cache.preload([Usage(E, 1, "zerobounce", "email_validation"), *usages])
     new = ("zerobounce", "email_validation")
-    assert cache._prices == {**before, new: await get_price(*new)}
+    assert cache._prices == {**before, new: await get_price(*new, now)}
 
 
 async def test_r04_a_batch_names_the_first_item_the_catalog_lacks(api):

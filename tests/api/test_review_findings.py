@@ -9,6 +9,10 @@ import pytest
 from graphql import GraphQLError
 
 import app.usage.charging as charging_service
+from app.catalog import load_catalog
+from app.catalog.changes import apply_catalog
+from app.catalog.files import dump_catalog
+from app.clock import utcnow
 from app.db import connection, fetch
 from app.errors import InvalidInput
 from app.kinds import UsageKind
@@ -58,17 +62,13 @@ async def test_r13_a_retry_spelling_the_workbook_id_differently_replays(api):
     assert await api.meters(t.admin_key) == (2, Decimal("2500"))
 
 
-async def test_r13_a_retry_after_its_price_row_was_removed_still_replays(api):
+async def test_r13_a_retry_after_its_price_was_removed_still_replays(api):
     t = await api.create_workspace("launch")
     wb = await api.create_workbook(t.admin_key)
-    await fetch(
-        connection(),
-        "INSERT INTO price (provider, data_type, kind, credits_units) VALUES ($1, $2, $3, $4)",
-        "reviewco",
-        "fact",
-        "ENRICHMENT",
-        20_000,
-    )
+    default = dump_catalog(load_catalog())
+    extra = '[[prices]]\nprovider = "reviewco"\ndata_type = "fact"\ncredits = "2"\n'
+    # From now on, reviewco/fact is priced; then, from a later now, it is not (R40).
+    await apply_catalog(default + extra, None, utcnow)
     payload = {
         "workbookId": wb,
         "kind": "ENRICHMENT",
@@ -80,7 +80,7 @@ async def test_r13_a_retry_after_its_price_row_was_removed_still_replays(api):
     try:
         first = (await api.gql(RECORD, {"i": payload}, key=t.admin_key))["recordUsage"]
     finally:
-        await fetch(connection(), "DELETE FROM price WHERE provider = $1", "reviewco")
+        await apply_catalog(default, None, utcnow)
     again = (await api.gql(RECORD, {"i": payload}, key=t.admin_key))["recordUsage"]
     assert again == first and first["dataCredits"] == "6"
     other = {**payload, "idempotencyKey": "never-used"}
