@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.browser.conftest import RECORD, Server, create_workbook, create_workspace
+from tests.browser.conftest import RECORD, SCREENSHOTS, Server, create_workbook, create_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -174,7 +175,7 @@ def test_a_revoked_keys_page_stops_and_says_so(page: Page, server: Server) -> No
 
 
 def test_the_balance_on_date_picker_shows_exact_figures_for_a_past_instant(
-    page: Page, server: Server
+    page: Page, server: Server, artifacts: Path
 ) -> None:
     # given: 10 emails charged, then an instant, then 7 more
     key = workspace(server, "History Co")
@@ -222,10 +223,13 @@ def test_the_balance_on_date_picker_shows_exact_figures_for_a_past_instant(
     today = datetime.now(UTC).date().isoformat()
     balances = page.locator("#chart").get_attribute("data-balances")
     assert balances == f'{{"{today}":"2491.5"}}', balances
+    shot = artifacts / "dashboard-balance-on-date.png"
+    page.locator("#balance-at-title").locator("xpath=..").screenshot(path=shot)
+    SCREENSHOTS.append(shot)
 
 
 def test_an_admin_pages_through_the_audit_log_and_a_member_never_sees_it(
-    page: Page, server: Server
+    page: Page, server: Server, artifacts: Path
 ) -> None:
     # given: created by the operator, a member key made with a request id, ten alerts set
     admin = workspace(server, "Audited Co")
@@ -273,6 +277,13 @@ def test_an_admin_pages_through_the_audit_log_and_a_member_never_sees_it(
     expect(created.locator('td[data-label="Actor"]')).to_have_text("operator")
     expect(created.locator('td[data-label="Action"]')).to_have_text("workspace.create")
     assert any("auditLog" in body for body in asked)
+    shot = artifacts / "dashboard-audit-log.png"
+    page.locator("#audit-section").screenshot(path=shot)
+    SCREENSHOTS.append(shot)
+    shot = artifacts / "dashboard-live-top.png"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=shot)
+    SCREENSHOTS.append(shot)
 
     # when: a member opens the same workspace
     page.click("#logout")
