@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
@@ -20,10 +21,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 from app.db import pool_stats
 from app.events.bus import hub
+from app.health import readiness
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -71,6 +74,15 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+# The lowest over live processes: one process that cannot reach the database shows as down.
+DATABASE_UP = Gauge(
+    "tally_database_up",
+    "1 when this process's last check found the database answering with every migration"
+    " applied (what /healthz/ready says), else 0.",
+    multiprocess_mode="livemin",
+)
+DATABASE_CHECK_EVERY = 5.0  # seconds between the sampler's readiness checks
+
 LIVE_SUBSCRIPTIONS = Gauge(
     "tally_live_subscriptions",
     "Open GraphQL subscriptions (workspaceUpdated, events).",
@@ -85,20 +97,37 @@ def job_ran(job: str, failed: int) -> None:
         JOB_LAST_SUCCESS.labels(job=job).set(time.time())
 
 
-def exposition() -> bytes:
-    """The text `/metrics` answers: every process's samples when multiprocess, else this one's."""
+def _registry() -> CollectorRegistry:
+    """Every process's samples when multiprocess, else this one's."""
     if os.environ.get(MULTIPROCESS_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(DEFAULT_REGISTRY)
+        return registry
+    return DEFAULT_REGISTRY
+
+
+def exposition() -> bytes:
+    """The text `/metrics` answers."""
+    return generate_latest(_registry())
+
+
+def serve_metrics(host: str, port: int) -> Any:
+    """`/metrics` on a port of its own, from a thread, for a process that serves no API (`tally
+    scheduler`): its job runs, deliveries and database checks are seen nowhere else."""
+    server, _thread = start_http_server(port, host, _registry())
+    return server
 
 
 async def sample_forever(interval: float = 1.0) -> None:
     """Event-loop lag (how late a timer fired), the pool's connections and the open
-    subscriptions, every `interval`."""
+    subscriptions, every `interval`; whether the database is ready, every few seconds."""
     loop = asyncio.get_running_loop()
+    checked = -DATABASE_CHECK_EVERY
     while True:
+        if loop.time() - checked >= DATABASE_CHECK_EVERY:
+            checked = loop.time()
+            ready, _ = await readiness()
+            DATABASE_UP.set(1 if ready else 0)
         started = loop.time()
         await asyncio.sleep(interval)
         LOOP_LAG.set(max(0.0, loop.time() - started - interval))

@@ -21,7 +21,7 @@ from app.workspaces.workbooks import get_workbook
 from graphql_schema.context import Info
 from graphql_schema.types.billing import BillingCharge
 from graphql_schema.types.catalog import AiModel, Plan, Price
-from graphql_schema.types.history import UsageDimension, UsageRow
+from graphql_schema.types.history import OWN_KEY_FIELDS, UsageDimension, UsageRow, selected
 from graphql_schema.types.ledger import LedgerConnection
 from graphql_schema.types.run import Run
 from graphql_schema.types.usage import (
@@ -160,7 +160,11 @@ class Query:
         table_id: str | None = None,
     ) -> list[UsageRow]:
         workspace_id = await info.context.workspace_id()
-        rows = await usage_history(workspace_id, from_, to, group_by, workbook_id, table_id)
+        # The own-key figures cost two reads more: only for a query that asks for them.
+        own_keys = bool(selected(info.selected_fields) & OWN_KEY_FIELDS)
+        rows = await usage_history(
+            workspace_id, from_, to, group_by, workbook_id, table_id, own_keys=own_keys
+        )
         return [UsageRow.of(row) for row in rows]
 
     @strawberry.field(description="Every balance change, newest first (R24).")

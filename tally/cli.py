@@ -160,7 +160,12 @@ async def _create_workspace(
 
 
 @cli.command()
-def scheduler() -> None:
+def scheduler(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics (job runs, deliveries) on this port.")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for /metrics.")] = "127.0.0.1",
+) -> None:
     """Run the scheduler alone (set TALLY_SCHEDULER=off on the API processes then), and the
     webhook delivery worker (TALLY_WEBHOOK_DELIVERY=off: not)."""
     settings = Settings.from_env()
@@ -171,16 +176,25 @@ def scheduler() -> None:
         f"  webhook delivery: {webhooks}  database: {settings.database_url}",
         err=True,
     )
+    if metrics_port is not None:
+        # The API's /metrics cannot show this process's job runs: prometheus-client's
+        # multiprocess files are per host and per pid, and this may run in another container.
+        from app.metrics import serve_metrics
+
+        serve_metrics(metrics_host, metrics_port)
+        typer.echo(f"  metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run_scheduler(settings))
 
 
 async def _run_scheduler(settings: Settings) -> None:
+    from app.metrics import sample_forever
     from app.startup import close_database, start_database
     from app.webhooks.delivery import DeliveryWorker
     from jobs.scheduler import Scheduler
 
     await start_database(settings)
+    sampler = asyncio.create_task(sample_forever())  # database up, pool, loop lag
     ticker = Scheduler(settings.scheduler_interval)
     webhooks = DeliveryWorker(settings) if settings.webhook_delivery else None
     stop = asyncio.Event()
@@ -193,6 +207,7 @@ async def _run_scheduler(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        sampler.cancel()
         if webhooks is not None:
             await webhooks.stop()
         await ticker.stop()

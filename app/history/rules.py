@@ -81,6 +81,8 @@ class UsageRow:
     actions: int = 0
     credits: int = 0
     results: int = 0
+    own_key_results: int = 0  # of `results`, delivered with the customer's own key (R5)
+    own_key_savings: int = 0  # Data Credit units those would have cost (app.history.own_keys)
 
 
 # Which UsageRow field holds each dimension's key (WORKBOOK also fills workbook_name).
@@ -272,6 +274,11 @@ def group_deltas(deltas: Iterable[UsageDelta], dims: Sequence[UsageDimension]) -
         seen = groups.get(key)
         groups[key] = row if seen is None else _add(seen, row)
     return list(groups.values())
+
+
+def row_key(row: UsageRow, dims: Sequence[UsageDimension]) -> tuple[Any, ...]:
+    """The row's keys for `dims`, in their order."""
+    return _keys(row, dims)
 
 
 def _keys(row: UsageRow, dims: Sequence[UsageDimension]) -> tuple[Any, ...]:

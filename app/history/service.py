@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app import validation
 from app.db import connection, fetch
 from app.errors import InvalidInput
+from app.history.own_keys import own_key_figures
 from app.history.rules import (
     UsageDelta,
     UsageDimension,
@@ -29,6 +30,7 @@ from app.history.rules import (
     delta_of_refund,
     dimensions,
     group_deltas,
+    row_key,
     sort_rows,
     sum_amounts,
     sum_deltas,
@@ -180,15 +182,28 @@ async def usage_history(
     group_by: Sequence[UsageDimension],
     workbook_id: str | uuid.UUID | None = None,
     table_id: str | None = None,
+    own_keys: bool = False,
 ) -> list[UsageRow]:
     """Usage in the UTC days overlapping [start, end), grouped and sorted by `group_by` (R24).
 
-    Reads only the daily rollups, grouped in SQL.
+    Reads only the daily rollups, grouped in SQL; with `own_keys`, also the own-key charges
+    (their results and savings: app.history.own_keys), two statements more.
     """
     q = await history_query(workspace_id, start, end, group_by, workbook_id, table_id)
     sql, args = _history_sql(q)
-    rows = await fetch(connection(), sql, *args)
-    return sort_rows((_row(r, q.dims) for r in rows), q.dims)
+    rows = [_row(r, q.dims) for r in await fetch(connection(), sql, *args)]
+    if own_keys:
+        figures = await own_key_figures(
+            workspace_id, q.first, q.after, q.dims, q.workbook_id, q.table_id
+        )
+        rows = [_with_own_keys(row, figures.get(row_key(row, q.dims))) for row in rows]
+    return sort_rows(rows, q.dims)
+
+
+def _with_own_keys(row: UsageRow, figures: tuple[int, int] | None) -> UsageRow:
+    if figures is None:
+        return row
+    return replace(row, own_key_results=figures[0], own_key_savings=figures[1])
 
 
 _COLUMN = {

@@ -4,9 +4,12 @@ balances at a past instant (R38)."""
 from __future__ import annotations
 
 import decimal
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from app.catalog import PlanSpec
 from app.history import balance
@@ -22,6 +25,19 @@ strawberry.enum(
     " the table, the provider (the model name for AI) or the kind of usage.",
 )
 UsageDimension = history.UsageDimension  # the same class, registered above
+
+
+OWN_KEY_FIELDS = frozenset({"ownKeyResults", "ownKeySavings"})
+
+
+def selected(fields: Sequence[Any]) -> set[str]:
+    """The names of the fields a query selects under `fields`, through fragments."""
+    names: set[str] = set()
+    for field in fields:
+        if isinstance(field, SelectedField):
+            names.add(field.name)
+        names |= selected(getattr(field, "selections", ()))
+    return names
 
 
 @strawberry.type(
@@ -44,6 +60,15 @@ class UsageRow:
     actions: int
     data_credits: decimal.Decimal = strawberry.field(description="Net of refunds.")
     results: int
+    own_key_results: int = strawberry.field(
+        description="Of `results`, those delivered with the customer's own provider or AI key"
+        " (R5: no Data Credits charged)."
+    )
+    own_key_savings: decimal.Decimal = strawberry.field(
+        description="What those own-key results would have cost in Data Credits at the catalog"
+        " price in force when each was recorded (R40); 0 for what the catalog does not price."
+        " Like `results`, a later refund does not change it."
+    )
 
     @classmethod
     def of(cls, row: history.UsageRow) -> UsageRow:
@@ -58,6 +83,8 @@ class UsageRow:
             actions=row.actions,
             data_credits=units_to_credits(row.credits),
             results=row.results,
+            own_key_results=row.own_key_results,
+            own_key_savings=units_to_credits(row.own_key_savings),
         )
 
 
