@@ -19,6 +19,9 @@ OPERATOR_KEY_FILE = ".tally-operator-key"
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL itself when database_url goes through a transaction-pooling pgbouncer: the
+    # migrations' advisory lock and the live-update LISTEN need a session of their own.
+    direct_database_url: str | None = None
     operator_key: str | None = None
     catalog_path: str | None = None
     scheduler: bool = True  # run the scheduler in the API process (TALLY_SCHEDULER=off: not)
@@ -40,11 +43,17 @@ class Settings:
     max_subscriptions_per_key: int = 10  # open subscriptions of one API key, in each process
     ws_ping_interval: float = 15.0  # seconds of silence on a WebSocket before the server pings
 
+    @property
+    def direct_url(self) -> str:
+        """Where migrations run and live updates LISTEN: never through transaction pooling."""
+        return self.direct_database_url or self.database_url
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ.get
         return cls(
             database_url=env("TALLY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            direct_database_url=env("TALLY_DIRECT_DATABASE_URL") or None,
             operator_key=env("TALLY_OPERATOR_KEY") or None,
             catalog_path=env("TALLY_CATALOG") or None,
             scheduler=_switch("TALLY_SCHEDULER", True),

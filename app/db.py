@@ -132,9 +132,11 @@ async def migrate_database(url: str) -> None:
         await lock.close()  # closing the session releases the advisory lock
 
 
-async def open_database(url: str) -> None:
-    """Migrate, then initialise the ORM for every task of this process."""
-    await migrate_database(url)
+async def open_database(url: str, direct_url: str | None = None) -> None:
+    """Migrate (through `direct_url` when given: pgbouncer in transaction mode would keep the
+    migration lock on whichever server connection took it), then initialise the ORM for
+    every task of this process."""
+    await migrate_database(direct_url or url)
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
 
 

@@ -174,7 +174,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
             webhooks.start()
         sampler = asyncio.create_task(sample_forever()) if manage_database else None
         # Commits of every process reach this one's subscribers (app.events.listener).
-        listener = await start_listening(settings.database_url) if manage_database else None
+        listener = await start_listening(settings.direct_url) if manage_database else None
         try:
             yield
         finally:
