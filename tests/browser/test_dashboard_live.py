@@ -104,6 +104,31 @@ def test_a_charge_over_http_shows_on_the_open_page_within_a_second(
     assert took < 1.5, took
 
 
+def test_an_event_committed_elsewhere_appears_in_the_events_list(
+    page: Page, server: Server
+) -> None:
+    # given: the page open on a workspace without events
+    key = workspace(server, "Eventful Co")
+    login(page, key)
+    expect(page.locator("#live-status")).to_have_text(LIVE)
+    expect(page.locator("#events-status")).to_have_text("No events yet.")
+    mark_page(page)
+
+    # when: another client buys a top-up (topup.purchased)
+    bought = server.gql(
+        "mutation($i: TopUpInput!) { purchaseTopUp(input: $i) { __typename } }",
+        {"i": {"credits": "100", "idempotencyKey": "top-up"}},
+        key,
+    )["purchaseTopUp"]
+    assert bought["__typename"] != "Refusal", bought
+
+    # then: the event and the balance show without a reload
+    first = page.locator("#events tbody tr").first
+    expect(first.locator('td[data-label="Type"]')).to_have_text("topup.purchased", timeout=2_000)
+    expect(page.locator("#credits-balance")).to_have_text("2,600")
+    assert_not_reloaded(page)
+
+
 def test_with_its_socket_closed_the_page_polls_then_reconnects(page: Page, server: Server) -> None:
     # given: the page's sockets pass through the test, which can close them or refuse new ones
     key = workspace(server, "Flaky Network Co")

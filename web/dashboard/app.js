@@ -14,7 +14,7 @@ import { watchChartSize } from "./chart.js";
 import { wireCsv } from "./csv.js";
 import { wireDeliveries } from "./deliveries.js";
 import { $, showMessage } from "./dom.js";
-import { closeEventList, openEventList, wireEventList } from "./events.js";
+import { closeEventList, openEventList, refreshEventList, wireEventList } from "./events.js";
 import { closeLedger, openLedger, refreshLedger, wireLedger } from "./ledger.js";
 import { refreshWorkbooks, renderWorkbooks } from "./limits.js";
 import { WORKSPACE_FIELDS, closeLive, openLive } from "./live.js";
@@ -30,9 +30,10 @@ const DASHBOARD_QUERY = `query Dashboard {
 }`;
 const WORKSPACE_QUERY = `query Workspace { workspace { ${WORKSPACE_FIELDS} } }`;
 
-// Reloads what a change moves (the chart and breakdown, the ledger's page); changes arriving
-// during a reload merge into one more.
-const refreshPanels = coalesce(() => Promise.all([refreshUsage(), refreshLedger()]));
+// Reloads what a change moves (the chart and breakdown, the ledger's page, the newest events);
+// changes arriving during a reload merge into one more.
+const refreshPanels = coalesce(() =>
+  Promise.all([refreshUsage(), refreshLedger(), refreshEventList()]));
 
 async function start() {
   wireEvents();

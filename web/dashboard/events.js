@@ -17,6 +17,7 @@ const EVENTS_QUERY = `query Events($first: Int!, $after: String, $types: [String
 }`;
 
 let after = null; // the cursor "Load more" continues from
+let pages = 0; // pages shown: a live update reloads the list only while it is the first alone
 let requests = 0; // numbers each load, so only the newest one's answer is shown
 
 export function wireEventList() {
@@ -33,27 +34,37 @@ export function openEventList() {
   loadEvents(false);
 }
 
+// The workspace changed (a live update or a poll): the newest events again, without
+// "Loading…", unless older pages were loaded (the reader's place is kept then).
+export function refreshEventList() {
+  return pages > 1 ? Promise.resolve() : loadEvents(false, { quiet: true });
+}
+
 // Logged out: an answer still on its way is dropped.
 export function closeEventList() {
   requests++;
   after = null;
+  pages = 0;
 }
 
 // The first page (`more` false) or the page after the last one shown.
-async function loadEvents(more) {
+async function loadEvents(more, { quiet = false } = {}) {
   const seq = ++requests;
   const type = $("events-type").value;
   const table = $("events");
   const button = $("events-more");
-  button.disabled = true;
-  if (!more) after = null;
-  showMessage($("events-status"), "Loading…");
+  if (!more && !quiet) after = null;
+  const from = more ? after : null;
+  if (!quiet) {
+    button.disabled = true;
+    showMessage($("events-status"), "Loading…");
+  }
   let connection;
   try {
-    const variables = { first: PAGE_SIZE, after, types: type ? [type] : null };
+    const variables = { first: PAGE_SIZE, after: from, types: type ? [type] : null };
     connection = (await gql(EVENTS_QUERY, variables)).events;
   } catch (error) {
-    if (seq !== requests) return;
+    if (seq !== requests || quiet) return;
     showMessage($("events-status"), loadErrorText(error, "events"));
     button.disabled = false;
     return;
@@ -63,11 +74,12 @@ async function loadEvents(more) {
   const rows = connection.edges.map(({ node }) => eventRow(node, names));
   if (more) table.tBodies[0].append(...rows);
   else table.tBodies[0].replaceChildren(...rows);
+  pages = more ? pages + 1 : 1;
   const shown = table.tBodies[0].rows.length;
   table.hidden = shown === 0;
   const none = type ? `No ${type} events yet.` : "No events yet.";
   showMessage($("events-status"), shown === 0 ? none : "");
-  after = connection.pageInfo.endCursor ?? after;
+  after = connection.pageInfo.endCursor ?? from;
   button.hidden = !connection.pageInfo.hasNextPage;
   button.disabled = false;
 }
