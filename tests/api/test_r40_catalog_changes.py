@@ -206,9 +206,10 @@ async def _show_and_history(api, window):
         assert list(shown.values()) == [DEFAULT, DEFAULT, a, b, b]
         assert (await op.gql(SHOW))["catalogAt"] == DEFAULT  # now: t0
         versions = (await op.gql(VERSIONS))["catalogVersions"]
-        assert [v["effectiveAt"] for v in versions][-2:] == [first.isoformat(), second.isoformat()]
-        assert [v["catalog"] for v in versions][-2:] == [a, b]
         assert versions[0]["effectiveAt"] == "1970-01-01T00:00:00+00:00"
+        versions = [v for v in versions if v["effectiveAt"].startswith("2103")]  # this test's
+        assert [v["effectiveAt"] for v in versions] == [first.isoformat(), second.isoformat()]
+        assert [v["catalog"] for v in versions] == [a, b]
         # What show prints can be applied again, to the same catalog.
         again = await op.gql(APPLY, {"c": shown[first], "at": second.isoformat()})
         assert again["applyCatalog"]["catalog"] == a
