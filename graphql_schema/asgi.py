@@ -31,6 +31,7 @@ from app.logs import configure_logging
 from app.metrics import CONTENT_TYPE, exposition, sample_forever
 from app.query_budget import query_budget
 from app.startup import close_database, start_database
+from app.tracing import configure_tracing, shutdown_tracing
 from app.webhooks.delivery import DeliveryWorker
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
@@ -188,6 +189,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
                 await scheduler.stop()
             if manage_database:
                 await close_database()
+            shutdown_tracing()  # the spans still buffered are sent
 
     graphql = TallyGraphQL(settings)
     routes = [
@@ -212,4 +214,5 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` and worker processes: settings from the environment."""
     settings = Settings.from_env()
     configure_logging(settings.log_format)
+    configure_tracing()  # in each worker: OpenTelemetry's exporter thread does not fork
     return create_app(settings)

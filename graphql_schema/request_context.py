@@ -9,6 +9,7 @@ GraphQL view noted (the operation, the workspace, the outcome).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from app import tracing
 from app.logs import get_logger
 from app.metrics import HTTP_DURATION, HTTP_REQUESTS
 from app.requests import in_request
@@ -73,20 +75,48 @@ class RequestContext:
         token = _noted.set(noted)
         started = time.perf_counter()
         try:
-            with in_request(request), structlog.contextvars.bound_contextvars(request_id=request):
+            with (
+                in_request(request),
+                structlog.contextvars.bound_contextvars(request_id=request),
+                self._traced(scope) as span,
+            ):
                 try:
                     await self.app(scope, receive, send_with_id)
                 finally:
                     if scope["type"] == "http":
-                        self._log(scope, status, started, noted)
+                        self._log(scope, status, started, noted, request, span)
         finally:
             _noted.reset(token)
 
     @staticmethod
-    def _log(scope: Scope, status: list[int], started: float, noted: dict[str, Any]) -> None:
+    def _traced(scope: Scope) -> contextlib.AbstractContextManager[Any]:
+        """A span for the request when OpenTelemetry traces are on (app.tracing)."""
+        if not tracing.enabled():
+            return contextlib.nullcontext()
+        name = f"{scope.get('method', 'WS')} {route_label(scope.get('path', ''))}"
+        return tracing.server_span(name, scope.get("headers", ()))
+
+    @staticmethod
+    def _log(
+        scope: Scope,
+        status: list[int],
+        started: float,
+        noted: dict[str, Any],
+        request: str,
+        span: Any,
+    ) -> None:
         seconds = time.perf_counter() - started
         operation = noted.pop("metric_operation", None) or route_label(scope.get("path", ""))
         code = status[0] if status else 0
+        if span is not None:
+            attributes = {f"tally.{k}": v for k, v in noted.items()}
+            tracing.set_attributes(span, {
+                "http.request.method": scope.get("method"), "url.path": scope.get("path"),
+                "http.response.status_code": code, "tally.request_id": request,
+                "tally.operation": operation, **attributes,
+            })  # fmt: skip
+            if code >= 500:
+                tracing.mark_failed(span, f"HTTP {code}")
         HTTP_REQUESTS.labels(operation=operation, status=str(code)).inc()
         HTTP_DURATION.labels(operation=operation).observe(seconds)
         log.info(

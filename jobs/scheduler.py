@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.clock import utcnow
 from app.metrics import job_ran
+from app.tracing import job_span, mark_failed, set_attributes
 from jobs.registry import JOBS, run_job
 
 log = logging.getLogger("tally.scheduler")
@@ -48,12 +49,18 @@ class Scheduler:
 
     async def tick(self, name: str) -> None:
         async with self._busy:
-            try:
-                result = await run_job(name, utcnow())
-            except Exception:  # the next tick retries; one failure must not stop the scheduler
-                log.exception("job %s failed", name)
-                job_ran(name, failed=1)
-                return
+            with job_span(name) as span:
+                try:
+                    result = await run_job(name, utcnow())
+                except Exception as error:  # the next tick retries; the scheduler goes on
+                    log.exception("job %s failed", name)
+                    job_ran(name, failed=1)
+                    if span is not None:
+                        mark_failed(span, type(error).__name__)
+                    return
+                set_attributes(span, {"tally.workspaces": result.workspaces,
+                                      "tally.steps": result.renewals,
+                                      "tally.failed": len(result.failed)})  # fmt: skip
         job_ran(name, failed=len(result.failed))
         if result.renewals or result.failed:
             log.info(

@@ -190,9 +190,11 @@ def scheduler(
 async def _run_scheduler(settings: Settings) -> None:
     from app.metrics import sample_forever
     from app.startup import close_database, start_database
+    from app.tracing import configure_tracing, shutdown_tracing
     from app.webhooks.delivery import DeliveryWorker
     from jobs.scheduler import Scheduler
 
+    configure_tracing()  # a span a job run, when an OTLP endpoint is set
     await start_database(settings)
     sampler = asyncio.create_task(sample_forever())  # database up, pool, loop lag
     ticker = Scheduler(settings.scheduler_interval)
@@ -212,6 +214,7 @@ async def _run_scheduler(settings: Settings) -> None:
             await webhooks.stop()
         await ticker.stop()
         await close_database()
+        shutdown_tracing()  # the spans still buffered are sent
 
 
 @cli.command()
