@@ -20,9 +20,25 @@ from app.catalog import Catalog
 from app.catalog.files import dump_catalog, parse_catalog_text
 from app.catalog.store import aware, catalog_at
 from app.db import connection, fetch, fetch_one
-from app.errors import InvalidInput
+from app.errors import DomainError, ErrorCode, InvalidInput
 from app.requests import current_actor
 from app.units import cents_to_usd, units_to_credits
+
+
+class CatalogBusy(DomainError):
+    """The catalog's readers could not be held back in time (app.locks.catalog_versions):
+    a long transaction has read the catalog. Nothing changed; try again."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+def _lock_timed_out(error: BaseException) -> bool:
+    """PostgreSQL's lock_not_available (55P03), however tortoise wraps asyncpg's error."""
+    while error is not None:
+        if getattr(error, "sqlstate", None) == "55P03":
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
 
 
 @dataclass(frozen=True)
@@ -47,7 +63,15 @@ async def apply_catalog(
     if at is not None:
         at = validation.instant(at, "at")
     async with in_transaction() as conn:
-        await locks.catalog_versions(conn)
+        try:
+            await locks.catalog_versions(conn)
+        except Exception as error:
+            if not _lock_timed_out(error):
+                raise
+            raise CatalogBusy(
+                f"the catalog is being read by a transaction that has run for over"
+                f" {locks.CATALOG_LOCK_TIMEOUT}; nothing changed: try again"
+            ) from None
         now = clock()
         effective = now if at is None else at
         if effective < now:

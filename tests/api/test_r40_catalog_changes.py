@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import time_machine
+from tortoise.transactions import in_transaction
 
-from app import audit
+from app import audit, locks
 from app.catalog import load_catalog
 from app.catalog.changes import apply_catalog
 from app.catalog.files import dump_catalog
@@ -410,3 +411,38 @@ async def _removed_plan(api, window):
         ]
     finally:
         await restore()
+
+
+async def test_r40_an_apply_held_off_by_a_long_reader_gives_up_and_changes_nothing(
+    api, postgres_only, monkeypatch
+):
+    """The lock waits at most CATALOG_LOCK_TIMEOUT for a transaction that read the catalog:
+    charges queue behind a waiting apply, so it must not wait long."""
+    monkeypatch.setattr(locks, "CATALOG_LOCK_TIMEOUT", "200ms")
+    op = Operator(api)
+    with year(2109):
+        versions = len((await op.gql(VERSIONS))["catalogVersions"])
+        reading, release = asyncio.Event(), asyncio.Event()
+
+        async def long_reader() -> None:
+            async with in_transaction() as conn:
+                await catalog_at(utcnow(), conn)
+                reading.set()
+                await release.wait()
+
+        reader = asyncio.get_running_loop().create_task(long_reader(), context=Context())
+        await reading.wait()
+        try:
+            response = await api.client.post(
+                "/graphql",
+                json={"query": APPLY, "variables": {"c": changed(DEFAULT, LINKEDIN_075)}},
+                headers={"Authorization": f"Bearer {api.operator_key}"},
+            )
+        finally:
+            release.set()
+            await reader
+        assert response.status_code == 503  # as for a lost database: retry
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+        assert "over 200ms; nothing changed: try again" in error["message"]
+        assert len((await op.gql(VERSIONS))["catalogVersions"]) == versions
