@@ -91,11 +91,13 @@ async def own_key_figures(
         args.append(table_id)
         where += f" AND table_id = ${len(args)}"
     day, bucket = _DAY[conn.capabilities.dialect], _bucket(bounds)
+    # Without a version boundary in the range the bucket is the constant 0, which GROUP BY
+    # would read as a column position (an error on both databases): it is left out then.
+    group = f"{day}, {bucket}, {_GROUP}" if bounds else f"{day}, {_GROUP}"
     rows = await fetch(
         conn,
         f"SELECT {day} AS day, {bucket} AS bucket, {_GROUP}, SUM(results) AS results,"
-        f" COUNT(*) AS charges FROM charge WHERE {where}"
-        f" GROUP BY {day}, {bucket}, {_GROUP}",
+        f" COUNT(*) AS charges FROM charge WHERE {where} GROUP BY {group}",
         *args,
     )
     figures: dict[tuple[Any, ...], tuple[int, int]] = {}
