@@ -20,7 +20,7 @@ later changes before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app import validation
@@ -36,6 +36,11 @@ from app.reports.rules import (
     months,
     plan_rows,
 )
+
+# A month that ended at a boundary in range matters with its predecessor only when one sweep
+# renewed both (the same processed_at): consecutive boundaries, at most 31 days apart. The
+# renewals older than this cannot be that predecessor, so the window never reads them.
+PREDECESSOR_WITHIN = timedelta(days=62)
 
 _BEFORE_PROCESSED = """(SELECT {column} FROM {table}
    WHERE workspace_id = e.workspace_id AND {extra}{time} < e.processed_at
@@ -53,7 +58,7 @@ _CYCLES = f"""
 WITH ranked AS (
   SELECT workspace_id, period_start, processed_at, plan_code, credit_tier,
          ROW_NUMBER() OVER (PARTITION BY workspace_id ORDER BY period_start DESC) AS rn
-    FROM renewal WHERE period_start <= $2
+    FROM renewal WHERE period_start <= $2 AND period_start >= $3
 ), ended AS (
   SELECT k.workspace_id, k.processed_at, p.processed_at AS opened_at,
          p.plan_code AS opened_plan, p.credit_tier AS opened_tier
@@ -109,7 +114,9 @@ async def operator_report(start: datetime, end: datetime) -> Report:
     start, end = check_range(start, end)
     conn = connection()
     dialect = conn.capabilities.dialect
-    cycles: Sequence[dict[str, Any]] = await fetch(conn, _CYCLES, start, end)
+    cycles: Sequence[dict[str, Any]] = await fetch(
+        conn, _CYCLES, start, end, start - PREDECESSOR_WITHIN
+    )
     expiries = await fetch(conn, _expiry_sql(dialect), start, end)
     money = await fetch(conn, _money_sql(dialect), start, end)
     charges = [
