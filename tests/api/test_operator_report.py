@@ -1,7 +1,7 @@
 """The operator report (issue 19): per plan, the share of workspaces that used up their Actions
 in their last complete cycle; per UTC month, Data Credits expired at renewals and revenue.
 
-A fleet of seven workspaces lives through January to March 2041 (a year no other test of the
+A fleet of eight workspaces lives through January to March 2041 (a year no other test of the
 shared database reaches, so the fleet is the whole fleet in these ranges), the clock moved to
 each step so that every change is stamped in order, as in production:
 
@@ -15,6 +15,8 @@ each step so that every change is stamped in order, as in production:
       then free                                                500 (all)
     G launch 2500, renewed only      15,000 (all)              -
       on Mar 10 (two months at once)
+    H enterprise (annual: its        -                         100,000 (all)
+      Actions still renew monthly)
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ async def live_through_three_months(api, clock):
     clock.move_to(at(1, 10))
     a, b, c, g = [await api.create_workspace("launch", creditTier=2500) for _ in range(4)]
     d = await api.create_workspace("growth", creditTier=6000)
+    h = await api.create_workspace("enterprise")  # annual: 12 x (2,000 + 50,000 x 0.04)
     e = await api.create_workspace("free")
     f = await api.create_workspace("growth", trial=True)
-    renewed_monthly = [w.id for w in (a, b, c, d, e)]
+    renewed_monthly = [w.id for w in (a, b, c, d, e, h)]
 
     clock.move_to(at(1, 20))
     await use(api, a, 15000)
@@ -104,6 +107,7 @@ async def live_through_three_months(api, clock):
     assert (await api.top_up(c.admin_key, "1000"))["price"] == "52.00"
     await use(api, d, 40000)
     await use(api, e, 500)
+    await use(api, h, 100000)
     await use(api, f, 500)
     clock.move_to(at(2, 24))
     upgraded = await api.change_plan(a.admin_key, "growth", creditTier=6000)  # half the cycle
@@ -119,13 +123,14 @@ async def test_operator_report_per_plan_and_per_month_exactly(api, clock, settin
     clock.move_to(at(3, 20))
 
     # At March 15 each workspace's last complete cycle is its month to March 10 (F's: to
-    # February 24). A ended it on growth with 100 of 40,000 used; B, D, E and F used up all
+    # February 24). A ended it on growth with 100 of 40,000 used; B, D, E, F and H used up all
     # theirs; C is one Action short; G's month was empty (renewed in the same sweep as the
     # month before it, which used everything).
     answer = await report(api, at(1, 1, 0), at(3, 15, 0))
     assert answer["from"] == "2041-01-01T00:00:00+00:00"
     assert answer["to"] == "2041-03-15T00:00:00+00:00"
     assert answer["plans"] == [
+        plan("enterprise", False, 1, 1, "1", "48000.00"),  # its year's fee, in January
         plan("free", False, 2, 2, "1", "0.00"),
         # fees: D 495 x 3, A 495 in March; A's upgrade: (495 - 185) x 14/28 days = 155
         plan("growth", False, 2, 1, "0.5", "2135.00"),
@@ -133,7 +138,7 @@ async def test_operator_report_per_plan_and_per_month_exactly(api, clock, settin
         plan("launch", False, 3, 1, "0.3333", "2035.00", "52.00"),
     ]
     assert answer["months"] == [
-        month("2041-01", "900", "0", "1235.00"),  # the trial's end; five paid fees
+        month("2041-01", "900", "0", "49235.00"),  # the trial's end; six paid fees
         # F's free month: the cap of 2 x 100 cut 100 (R18); fees, the upgrade, a top-up
         month("2041-02", "100", "100", "1205.00", "52.00"),
         # the cap cut A's, B's, C's and G's 2,500, D's 6,000 and E's (free) 100
@@ -143,13 +148,14 @@ async def test_operator_report_per_plan_and_per_month_exactly(api, clock, settin
     # At February 15 the last complete cycles are the first months, and F's trial.
     early = await report(api, at(1, 1, 0), at(2, 15, 0))
     assert early["plans"] == [
+        plan("enterprise", False, 1, 0, "0", "48000.00"),
         plan("free", False, 1, 0, "0", "0.00"),
         plan("growth", False, 1, 0, "0", "990.00"),
         plan("growth", True, 1, 0, "0", "0.00"),
         plan("launch", False, 4, 2, "0.5", "1295.00"),  # A and G used up their first month
     ]
     assert early["months"] == [
-        month("2041-01", "900", "0", "1235.00"),
+        month("2041-01", "900", "0", "49235.00"),
         month("2041-02", "0", "0", "1050.00"),
     ]
 
@@ -157,6 +163,7 @@ async def test_operator_report_per_plan_and_per_month_exactly(api, clock, settin
     # trial); money and expiries are counted in [from, to): the fees billed at `to` are not.
     edge = await report(api, at(2, 1, 0), at(2, 10))
     assert edge["plans"] == [
+        plan("enterprise", False, 1, 0, "0", "0.00"),
         plan("free", False, 1, 0, "0", "0.00"),
         plan("growth", False, 1, 0, "0", "0.00"),
         plan("launch", False, 4, 2, "0.5", "0.00"),
