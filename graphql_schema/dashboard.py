@@ -43,6 +43,7 @@ MODULES = [
     "limits.js",
     "live.js",
     "livestate.js",
+    "savings.js",
     "state.js",
     "summary.js",
     "usage.js",

@@ -52,8 +52,11 @@ def workspace(server: Server, name: str) -> str:
 WORKBOOKS: dict[str, str] = {}  # admin key -> the workspace's workbook
 
 
-def charge(server: Server, key: str, emails: int, idempotency_key: str) -> None:
+def charge(
+    server: Server, key: str, emails: int, idempotency_key: str, own_key: bool = False
+) -> None:
     usage = {
+        "ownApiKey": own_key,
         "workbookId": WORKBOOKS[key],
         "tableId": "people",
         "kind": "ENRICHMENT",
@@ -127,6 +130,32 @@ def test_an_event_committed_elsewhere_appears_in_the_events_list(
     expect(first.locator('td[data-label="Type"]')).to_have_text("topup.purchased", timeout=2_000)
     expect(page.locator("#credits-balance")).to_have_text("2,600")
     assert_not_reloaded(page)
+
+
+def test_the_usage_card_says_what_own_keys_saved_and_follows_live(
+    page: Page, server: Server
+) -> None:
+    # given: no own-key usage yet, the page open
+    key = workspace(server, "Own Keys Co")
+    charge(server, key, 10, "paid")
+    login(page, key)
+    expect(page.locator("#live-status")).to_have_text(LIVE)
+    savings = page.locator("#own-key-savings")
+    expect(savings).to_be_hidden()
+
+    # when: 90 emails found with the customer's own hunter key (0.5 each at the catalog's price)
+    charge(server, key, 90, "own", own_key=True)
+
+    # then: 90 Actions, no Data Credits, and the saving said for the range
+    expect(savings).to_have_text(
+        "You saved 45 Data Credits with your own keys (90 results).", timeout=2_000
+    )
+    expect(page.locator("#actions-used")).to_have_text("100")
+    expect(page.locator("#credits-balance")).to_have_text("2,495")
+
+    # when: one more, exactly 0.5 more saved
+    charge(server, key, 1, "own-one", own_key=True)
+    expect(savings).to_have_text("You saved 45.5 Data Credits with your own keys (91 results).")
 
 
 def test_with_its_socket_closed_the_page_polls_then_reconnects(page: Page, server: Server) -> None:
@@ -320,3 +349,21 @@ def test_an_admin_pages_through_the_audit_log_and_a_member_never_sees_it(
     expect(page.locator("#audit-section")).to_be_hidden()
     expect(page.locator("#audit tbody tr")).to_have_count(0)
     assert asked and not any("auditLog" in body for body in asked), asked
+
+
+def test_logging_in_and_out_at_once_leaves_no_script_error_and_live_again(
+    page: Page, server: Server
+) -> None:
+    # given / when: logged in and out again at once, the socket caught in every stage of opening
+    key = workspace(server, "Hasty Co")
+    for delay in (0, 5, 20, 50, 100):
+        page.fill("#login-key", key)
+        page.click("#login-submit")
+        expect(page.locator("#dashboard")).to_be_visible()
+        page.wait_for_timeout(delay)
+        page.click("#logout")
+        expect(page.locator("#login")).to_be_visible()
+
+    # then: the `page` fixture finds no console error; logged in again, the page is live
+    login(page, key)
+    expect(page.locator("#live-status")).to_have_text(LIVE)

@@ -42,6 +42,21 @@ export function liveRefused() {
   if (current) current.dispatch({ type: "refused" });
 }
 
+// The browser's WebSocket, except that a message sent once the socket is closing is dropped
+// quietly: graphql-ws may send one then (a subscribe racing a logout, a pong to a ping that
+// crossed our close), which the browser would drop anyway but report as a console error.
+let QuietWebSocket = null;
+function quietWebSocket() {
+  if (!QuietWebSocket && typeof WebSocket !== "undefined") {
+    QuietWebSocket = class extends WebSocket {
+      send(data) {
+        if (this.readyState === WebSocket.OPEN) super.send(data);
+      }
+    };
+  }
+  return QuietWebSocket ?? undefined;
+}
+
 function socketUrl() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   return `${scheme}://${location.host}/graphql`;
@@ -79,6 +94,7 @@ class LiveConnection {
       keepAlive: KEEP_ALIVE_MS,
       connectionAckWaitTimeout: ACK_WAIT_MS,
       on: { connected: () => mine() && this.dispatch({ type: "connected" }) },
+      webSocketImpl: quietWebSocket(),
     });
     this.client.subscribe({ query: SUBSCRIPTION }, {
       next: (result) => {

@@ -8,12 +8,13 @@ import { hideBreakdown, renderBreakdown } from "./breakdown.js";
 import { destroyChart, renderChart } from "./chart.js";
 import { chartDays, daysOfRange, isoDay, rangeOfDays } from "./dates.js";
 import { $, el, showMessage } from "./dom.js";
+import { ownKeyTotals, savingsText } from "./savings.js";
 import { session } from "./state.js";
 
 const USAGE_QUERY = `query Usage($from: DateTime!, $to: DateTime!, $groupBy: [UsageDimension!]!,
                                  $workbookId: ID) {
   daily: usageHistory(from: $from, to: $to, groupBy: [DAY], workbookId: $workbookId) {
-    day actions dataCredits results
+    day actions dataCredits results ownKeyResults ownKeySavings
   }
   breakdown: usageHistory(from: $from, to: $to, groupBy: $groupBy, workbookId: $workbookId) {
     day cycleStart workbookId workbookName tableId provider kind actions dataCredits results
@@ -50,6 +51,7 @@ export function closeUsage() {
   requests++;
   range = null;
   destroyChart();
+  showMessage($("own-key-savings"), "");
 }
 
 // What the chart, the breakdown and the CSV export are asked for.
@@ -85,12 +87,14 @@ async function loadUsage({ quiet = false } = {}) {
     showMessage($("usage-error"), `Usage could not be loaded: ${error.message}`);
     destroyChart();
     hideBreakdown();
+    showMessage($("own-key-savings"), "");
     return;
   }
   if (seq !== requests) return; // a newer request is on its way
   showMessage($("usage-error"), "");
   renderChart(data.daily, shown, balances);
   renderBreakdown(data.breakdown, variables.groupBy);
+  showMessage($("own-key-savings"), savingsText(ownKeyTotals(data.daily)));
 }
 
 // The day-end Data Credits balance of the days the chart draws (R38's balanceAt, in one
