@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -41,6 +42,37 @@ async def insert_many(
         )
         params = [str(v) if isinstance(v, uuid.UUID) else v for row in chunk for v in row]
         await fetch(conn, f"INSERT INTO {table} ({names}) VALUES {values}", *params)
+
+
+def unnest_insert(
+    table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """`insert_many`'s statement on PostgreSQL and its arguments, unsent."""
+    return _unnest_insert(table, columns, rows)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def combined(
+    statements: Sequence[tuple[str, Sequence[Any]]], returning: str = ""
+) -> tuple[str, list[Any]]:
+    """Several data-modifying statements as one (PostgreSQL): each a CTE, its placeholders
+    renumbered, so they cost one round trip. They see one snapshot and none may change a row
+    another changes; every one runs to completion. `returning` is the main query's select list
+    over the first statement's RETURNING rows (`w0`), e.g. to read what it computed."""
+    ctes: list[str] = []
+    args: list[Any] = []
+    for n, (query, values) in enumerate(statements):
+        ctes.append(f"w{n} AS ({_shifted(query, len(args))})")
+        args += values
+    select = f"SELECT {returning} FROM w0" if returning else "SELECT 1"
+    return f"WITH {', '.join(ctes)} {select}", args
+
+
+def _shifted(query: str, offset: int) -> str:
+    """`query` with each $n placeholder moved up by `offset`."""
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", query)
 
 
 def _unnest_insert(

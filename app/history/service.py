@@ -60,13 +60,24 @@ async def add_usage(
     Duplicate keys are summed first (one upsert cannot touch a row twice) and rows are written
     in key order, so concurrent batches lock shared rows in the same order and never deadlock.
     """
+    for query, args in usage_upserts(workspace_id, deltas):
+        await fetch(conn, query, *args)
+
+
+def usage_upserts(
+    workspace_id: uuid.UUID, deltas: Sequence[UsageDelta]
+) -> list[tuple[str, list[Any]]]:
+    """`add_usage`'s statements and their arguments, for a caller that sends them with others
+    in one statement (app.usage.writes)."""
     rows = sum_deltas(deltas)
+    statements = []
     for chunk in (rows[i : i + _BATCH] for i in range(0, len(rows), _BATCH)):
         values = ", ".join(
             "(" + ", ".join(f"${i * 10 + j}" for j in range(1, 11)) + ")" for i in range(len(chunk))
         )
         args = [arg for d in chunk for arg in _upsert_args(workspace_id, d)]
-        await fetch(conn, UPSERT.format(values=values), *args)
+        statements.append((UPSERT.format(values=values), args))
+    return statements
 
 
 def _upsert_args(workspace_id: uuid.UUID, d: UsageDelta) -> list[Any]:

@@ -46,6 +46,30 @@ CLAIM_UNNEST = (
 )
 
 
+# The same claim as CTEs ahead of the charge's locks (app.locks.charge_rows): `claim_taken`
+# yields the keys already taken.
+CLAIM_CTES = (
+    f"claim_ins AS (INSERT INTO idempotency_record ({_CLAIM_COLUMNS})"
+    " SELECT $1::uuid, k, $2, h, r, $3"
+    " FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(k, h, r, n)"
+    " ORDER BY n" + _CLAIMED + "),"
+    " claim_taken AS (SELECT k FROM unnest($4::text[]) AS k"
+    " WHERE k NOT IN (SELECT key FROM claim_ins))"
+)
+
+
+def claim_ctes(
+    workspace_id: uuid.UUID, items: list[Item], now: datetime
+) -> tuple[str, str, list[Any]]:
+    """`claim` as CTEs for app.locks.charge_rows (PostgreSQL): (CTEs, the CTE of the keys
+    already taken, their arguments). Keys in the same order as `claim`'s."""
+    ordered = sorted(items, key=lambda i: i.report.idempotency_key)
+    keys = [item.report.idempotency_key for item in ordered]
+    hashes = [item.fingerprint for item in ordered]
+    results = [str(item.charge_id) for item in ordered]
+    return CLAIM_CTES, "claim_taken", [workspace_id, OPERATION, now, keys, hashes, results]
+
+
 async def claim(
     conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item], now: datetime
 ) -> set[str]:

@@ -12,10 +12,10 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.bulk import insert_many
+from app.bulk import combined, insert_many, unnest_insert
 from app.db import fetch
 from app.events import bus
-from app.history.service import add_usage, charges_usage
+from app.history.service import add_usage, charges_usage, usage_upserts
 from app.kinds import EntryType, Meter
 from app.usage.items import ChargeRecord, Item, Locked, parse_uuid
 from app.usage.rules import Debit
@@ -157,51 +157,68 @@ async def write(
     debits = [debit for _, debit in writes.accepted]
     # The workspace's live subscribers are told in this UPDATE: no round trip more.
     told, told_args = bus.notify_returning(conn, workspace_id, bus.Change.STATE, first=6)
-    await fetch(
-        conn,
-        "UPDATE workspace SET actions_used = actions_used + $2,"
-        " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
-        " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + told,
-        str(workspace_id),
-        sum(d.actions for d in debits),
-        sum(d.credits for d in debits) - writes.topped_up,
-        sum(d.settle for d in debits),
-        writes.top_ups,
-        *told_args,
-    )
+    statements: list[tuple[str, list[Any]]] = [
+        (
+            "UPDATE workspace SET actions_used = actions_used + $2,"
+            " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
+            " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + told,
+            [
+                str(workspace_id),
+                sum(d.actions for d in debits),
+                sum(d.credits for d in debits) - writes.topped_up,
+                sum(d.settle for d in debits),
+                writes.top_ups,
+                *told_args,
+            ],
+        )
+    ]
     for workbook_id, spent in writes.limit_spent.items():
-        await fetch(
-            conn, "UPDATE workbook SET spent = spent + $2 WHERE id = $1", workbook_id, spent
+        statements.append(
+            ("UPDATE workbook SET spent = spent + $2 WHERE id = $1", [workbook_id, spent])
         )
     for run_id, totals in writes.runs.items():
-        await _update_run(conn, run_id, totals, state, now)
-    await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
-    await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
+        statements.append(_update_run(run_id, totals, state, now))
     # Daily rollups in the same transaction, so history is exact at every commit (R24).
     # An accepted item's outcome is the ChargeRecord `record` made; history reads it as a charge.
     usage = charges_usage([item.outcome for item, _ in writes.accepted])  # type: ignore[misc]
-    await add_usage(conn, workspace_id, usage)
+    if conn.capabilities.dialect != "postgres":
+        for query, args in statements:
+            await fetch(conn, query, *args)
+        await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
+        await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
+        await add_usage(conn, workspace_id, usage)
+        return
+    # PostgreSQL: every write of the batch in one statement, one round trip. Every row it
+    # updates is locked already (app.locks), and the rollups' upsert, in key order, comes last
+    # as it did when each was a statement of its own.
+    statements.append(unnest_insert("charge", CHARGE_COLUMNS, writes.charges))
+    if writes.ledger:  # a free charge moves no meter
+        statements.append(unnest_insert("ledger_entry", LEDGER_COLUMNS, writes.ledger))
+    statements += usage_upserts(workspace_id, usage)
+    query, args = combined(statements, returning="count(*)" if told else "")
+    await fetch(conn, query, *args)
 
 
-async def _update_run(
-    conn: BaseDBAsyncClient, run_id: str, totals: _RunTotals, state: Locked, now: datetime
-) -> None:
+def _update_run(
+    run_id: str, totals: _RunTotals, state: Locked, now: datetime
+) -> tuple[str, list[Any]]:
     """Activity keeps a hold alive: it expires only once the run is left alone."""
     hold_left = state.runs[run_id].hold
     expires = now + timedelta(seconds=state.ttl[run_id]) if hold_left > 0 else None
-    await fetch(
-        conn,
+    return (
         "UPDATE run SET spent = spent + $2, actions = actions + $3, results = results + $4,"
         " charge_count = charge_count + $5, hold = hold - $6, hold_expires_at = $7,"
         " last_charge_at = $8 WHERE id = $1",
-        run_id,
-        totals.spent,
-        totals.actions,
-        totals.results,
-        totals.count,
-        totals.settled,
-        expires,
-        now,
+        [
+            run_id,
+            totals.spent,
+            totals.actions,
+            totals.results,
+            totals.count,
+            totals.settled,
+            expires,
+            now,
+        ],
     )
 
 
