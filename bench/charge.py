@@ -1,10 +1,12 @@
 """Charges per second through the whole stack, against the same SQL issued with asyncpg.
 
-    .venv/bin/python bench/charge.py [--workers 1] [--charges 2000] [--clients 10]
+    .venv/bin/python bench/charge.py [--workers 1] [--charges 2000]
+                                     [--modes many:1,many:10,hot:10,hot:50] [--json FILE]
 
-Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for (a) many workspaces and
-(b) one hot workspace drives `recordUsage` over HTTP, first one request at a time and then with
-`--clients` concurrent clients, and prints charges/s and p50/p99 latency. The baseline, in the
+Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for each mode (`many`: 50
+workspaces in turn, `hot`: one workspace; `:N` concurrent clients) drives `recordUsage` over
+HTTP and prints charges/s and p50/p99 latency, and the server processes' largest resident
+memory. The baseline, in the
 same run against the same database, issues the SQL of one charge request directly with asyncpg:
 no HTTP, no GraphQL, no ORM. `txn` is the charge transaction alone; `request` adds the three
 reads a request makes first (API key, workbook, price). The load generator shares the machine's
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import hashlib
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -98,6 +102,28 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
             time.sleep(0.2)
     process.kill()
     raise SystemExit("server did not start")
+
+
+def rss_mb(root: int) -> float:
+    """Resident memory of the server: its processes' largest, in MB (Linux /proc)."""
+    pids, largest = [root], 0.0
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == root:
+                        pids.append(int(stat))
+            except (OSError, IndexError, ValueError):
+                continue
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        largest = max(largest, int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return largest
 
 
 class Tenant:
@@ -228,47 +254,60 @@ def show(results: list[Result], baseline: dict[str, Result]) -> None:
         print(f"{r.name:<34}{r.rate:>11.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{ratio:>9}")
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    """Runs and prints every mode; returns the figures (for --json)."""
     name = f"tally_bench_{uuid.uuid4().hex[:8]}"
     url = f"{args.pg}/{name}"
     process, base = start_server(url, args.workers)
     dsn = url.replace("postgres://", "postgresql://")
     try:
-        limits = httpx.Limits(max_connections=args.clients * 2)
+        modes = [(m.split(":")[0], int(m.split(":")[1])) for m in args.modes.split(",")]
+        most = max(c for _, c in modes)
+        limits = httpx.Limits(max_connections=max(most, args.clients) * 2)
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
             many = [await make_tenant(client, "launch") for _ in range(args.workspaces)]
             hot = [await make_tenant(client, "enterprise")]
             sql_many = [await make_tenant(client, "launch") for _ in range(args.workspaces)]
             sql_hot = [await make_tenant(client, "enterprise")]
             await http_mode(client, "warmup", many, 200, args.clients)
-            pool = await asyncpg.create_pool(dsn, min_size=args.clients, max_size=args.clients)
+            pool = await asyncpg.create_pool(dsn, min_size=most, max_size=most)
             await sql_mode(pool, "sql warmup", sql_many, 200, args.clients, True)
             results: list[Result] = []
             baseline: dict[str, Result] = {}
-            for label, http_tenants, sql_tenants in (
-                ("many", many, sql_many),
-                ("hot", hot, sql_hot),
-            ):
-                for clients in (1, args.clients):
-                    mode = f"{label}/{clients}c"
-                    n = args.charges * (2 if clients > 1 else 1)
-                    for reads in (False, True):
-                        tag = "request" if reads else "txn"
-                        r = await sql_mode(
-                            pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads
-                        )
-                        results.append(r)
-                        if not reads:
-                            baseline[mode] = r
-                    results.append(
-                        await http_mode(client, f"tally http:{mode}", http_tenants, n, clients)
-                    )
+            rss = rss_mb(process.pid)
+            tenants = {"many": (many, sql_many), "hot": (hot, sql_hot)}
+            for label, clients in modes:
+                http_tenants, sql_tenants = tenants[label]
+                mode = f"{label}/{clients}c"
+                n = args.charges * (2 if clients > 1 else 1)
+                for reads in (False, True):
+                    tag = "request" if reads else "txn"
+                    r = await sql_mode(pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads)
+                    results.append(r)
+                    if not reads:
+                        baseline[mode] = r
+                results.append(
+                    await http_mode(client, f"tally http:{mode}", http_tenants, n, clients)
+                )
+                rss = max(rss, rss_mb(process.pid))
             await pool.close()
         print(
             f"PostgreSQL, {args.workers} server process(es), {os.cpu_count()} cores, "
             f"{args.workspaces} workspaces for 'many'; ratio = Tally over the txn baseline"
         )
         show(results, baseline)
+        print(f"server resident memory, largest process, sampled after each mode: {rss:.0f} MB")
+        summary = {
+            r.name.split(":")[-1]: {
+                "tally": r.rate,
+                "raw": baseline[r.name.split(":")[-1]].rate,
+                "p50_ms": r.pct(0.5),
+                "p99_ms": r.pct(0.99),
+            }
+            for r in results
+            if r.name.startswith("tally")
+        }
+        return {"modes": summary, "rss_mb": rss}
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -284,6 +323,15 @@ if __name__ == "__main__":
     parser.add_argument(
         "--charges", type=int, default=2000, help="per sequential mode (x2 concurrent)"
     )
-    parser.add_argument("--clients", type=int, default=10, help="concurrent clients")
+    parser.add_argument("--clients", type=int, default=10, help="clients of the warm-up")
+    parser.add_argument(
+        "--modes",
+        default="many:1,many:10,hot:10,hot:50",
+        help="workspaces:clients, comma-separated (many = --workspaces of them, hot = one)",
+    )
+    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--workspaces", type=int, default=50, help="workspaces for 'many'")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    figures = asyncio.run(main(arguments))
+    if arguments.json:
+        Path(arguments.json).write_text(json.dumps(figures))
