@@ -80,7 +80,9 @@ def test_no_code_takes_session_state_a_pooled_connection_would_keep():
         if SESSION_STATE.search(text)
     ]
     assert found == [
+        ("app/config.py", '"""Where migrations run and live updates'),  # prose: the direct URL
         ("app/db.py", '"""A pooled connection that skips asyncp'),  # says there is none
         ("app/db.py", '"SELECT pg_advisory_lock($1)"'),  # the migrator's own connection
         ("app/events/listener.py", '"""Each API process\'s ear for changes ot'),  # LISTEN: its own
+        ("app/startup.py", '" and live updates (LISTEN) need a direc'),  # prose: a warning
     ]
