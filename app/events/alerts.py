@@ -17,6 +17,7 @@ from app.errors import InvalidInput, NotFound, QuotaExceeded
 from app.events.rules import Meters, alert_armed_when_set
 from app.kinds import Meter
 from app.models import Alert
+from app.units import units_to_credits
 
 MAX_ALERTS = 50  # per workspace
 
@@ -32,6 +33,13 @@ def threshold_units(meter: Meter, threshold: Decimal) -> int:
             )
         return int(threshold)
     raise InvalidInput(f"alerts are set on DATA_CREDITS or ACTIONS, not {meter.value}")
+
+
+def threshold_value(meter: str, units: int) -> Decimal:
+    """What the API shows of a stored threshold: Data Credits, or a percent of Actions."""
+    if meter == Meter.DATA_CREDITS.value:
+        return units_to_credits(units)
+    return Decimal(units)
 
 
 async def set_alert(
@@ -85,7 +93,7 @@ async def delete_alert(workspace_id: uuid.UUID, alert_id: str, now: datetime) ->
 
 
 def _state(alert: Alert) -> dict[str, object]:
-    return {"meter": alert.meter, "threshold": alert.threshold}
+    return {"meter": alert.meter, "threshold": threshold_value(alert.meter, alert.threshold)}
 
 
 async def list_alerts(workspace_id: uuid.UUID) -> list[Alert]:

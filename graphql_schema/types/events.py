@@ -9,9 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app import models
+from app.events.alerts import threshold_value
 from app.events.store import data_of, events_cursor
 from app.kinds import Meter as DomainMeter
-from app.units import units_to_credits
 from graphql_schema.enums import Meter
 from graphql_schema.types.ledger import PageInfo
 
@@ -77,9 +77,7 @@ class Alert:
 
     @strawberry.field
     def threshold(self) -> decimal.Decimal:
-        if self.row.meter == DomainMeter.DATA_CREDITS.value:
-            return units_to_credits(self.row.threshold)
-        return decimal.Decimal(self.row.threshold)
+        return threshold_value(self.row.meter, self.row.threshold)
 
     @strawberry.field(description="It fires at the next crossing; false once it has fired.")
     def armed(self) -> bool:

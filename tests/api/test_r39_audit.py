@@ -57,7 +57,7 @@ async def test_r39_each_admin_change_is_one_entry_with_before_and_after(api):
         ("topup.purchase", "r-topup", admin_id["name"], admin_id["id"]),
     ]
     alert, change, bought = new
-    assert (alert["before"], alert["after"]) == (None, {"meter": "ACTIONS", "threshold": 80})
+    assert (alert["before"], alert["after"]) == (None, {"meter": "ACTIONS", "threshold": "80"})
     assert change["target"] == f"workspace:{t.id}"
     assert change["before"] == {"plan": "launch", "creditTier": 2500, "billingInterval": "MONTHLY",
                                 "status": "ACTIVE", "pendingChange": None}  # fmt: skip
@@ -122,6 +122,23 @@ async def test_r39_webhook_entries_never_hold_a_secret_and_members_write_none(ap
     assert [e["action"] for e in await entries(api, stranger.admin_key)] == ["workspace.create"]
 
 
+async def test_r39_a_credits_alert_is_audited_in_credits_as_the_api_shows_it(api):
+    t = await api.create_workspace("launch")
+    alert = await api.gql(
+        'mutation { setAlert(input: {meter: DATA_CREDITS, threshold: "109.5"}) { id } }',
+        key=t.admin_key,
+    )
+    await api.gql(
+        "mutation($a: ID!) { deleteAlert(id: $a) { id } }",
+        {"a": alert["setAlert"]["id"]},
+        key=t.admin_key,
+    )
+    deleted, made = (await entries(api, t.admin_key))[-2:][::-1]
+    state = {"meter": "DATA_CREDITS", "threshold": "109.5"}
+    assert (made["action"], made["before"], made["after"]) == ("alert.set", None, state)
+    assert (deleted["action"], deleted["before"], deleted["after"]) == ("alert.delete", state, None)
+
+
 async def test_r39_the_audit_log_is_append_only(api, database):
     t = await api.create_workspace("launch")
     await api.gql('mutation { setAlert(input: {meter: ACTIONS, threshold: "50"}) { id } }',
@@ -140,13 +157,13 @@ async def test_r39_pages_newest_first(api):
             key=t.admin_key,
         )
     first = (await api.gql(AUDIT, {"f": 2}, key=t.admin_key))["auditLog"]
-    assert [e["node"]["after"]["threshold"] for e in first["edges"]] == [12, 11]
+    assert [e["node"]["after"]["threshold"] for e in first["edges"]] == ["12", "11"]
     rest = await api.gql(AUDIT, {"f": 2, "a": first["pageInfo"]["endCursor"]}, key=t.admin_key)
     assert [e["node"]["action"] for e in rest["auditLog"]["edges"]] == [
         "alert.set",
         "workspace.create",
     ]
-    assert rest["auditLog"]["edges"][0]["node"]["after"]["threshold"] == 10
+    assert rest["auditLog"]["edges"][0]["node"]["after"]["threshold"] == "10"
     assert rest["auditLog"]["pageInfo"]["hasNextPage"] is False
 
 

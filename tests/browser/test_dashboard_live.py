@@ -318,7 +318,10 @@ def test_an_admin_pages_through_the_audit_log_and_a_member_never_sees_it(
     expect(newest.locator('td[data-label="Actor"]')).to_have_text("Admin key")
     expect(newest.locator('td[data-label="Action"]')).to_have_text("alert.set")
     expect(newest.locator('td[data-label="Target"]')).to_contain_text("alert ")
-    expect(newest.locator('td[data-label="Change"]')).to_contain_text("meter: DATA_CREDITS")
+    # in Data Credits as set, not in the ledger's units (1090000)
+    expect(newest.locator('td[data-label="Change"]')).to_have_text(
+        "meter: DATA_CREDITS; threshold: 109"
+    )
     page.click("#audit-more")
     expect(rows).to_have_count(12)
     expect(page.locator("#audit-more")).to_be_hidden()
