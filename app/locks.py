@@ -125,12 +125,25 @@ async def claim_workspaces(
 ) -> list[uuid.UUID]:
     """Up to `limit` workspaces matching `where`, skipping those another transaction holds:
     any number of schedulers share due work without waiting on each other."""
+    rows = await claim_workspace_rows(conn, where, args, order_by, limit, "id")
+    return [uuid.UUID(str(r["id"])) for r in rows]
+
+
+async def claim_workspace_rows(
+    conn: BaseDBAsyncClient,
+    where: str,
+    args: Sequence[Any],
+    order_by: str,
+    limit: int,
+    columns: str = "*",
+) -> list[dict[str, Any]]:
+    """`claim_workspaces`, returning the claimed rows' `columns` as they are once locked."""
     _take(conn, WORKSPACE)
     query = (
-        f"SELECT id FROM workspace WHERE {where} ORDER BY {order_by}"
+        f"SELECT {columns} FROM workspace WHERE {where} ORDER BY {order_by}"
         f" LIMIT {int(limit)}{_clause(conn, skip_locked=True)}"
     )
-    return [uuid.UUID(str(r["id"])) for r in await fetch(conn, query, *args)]
+    return list(await fetch(conn, query, *args))
 
 
 async def claim_deliveries(

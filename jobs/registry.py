@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.config import Settings
 from app.plans.renewals import Scope, SweepResult, count_due, sweep
@@ -111,7 +112,7 @@ async def run_job(
     on_progress: Callable[[int], None] | None = None,
 ) -> SweepResult:
     job = JOBS[name]
-    options = {} if batch_size is None else {"batch_size": batch_size}
+    options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
     if job.scope is None:
         assert job.work is not None
         done = await job.work(now, **options)

@@ -104,6 +104,22 @@ async def _workspace(
     refused: Refusals,
     outcome: Outcome,
 ) -> None:
+    depleted_at, exhausted_at = workspace_events(watched, refused, outcome)
+    if (depleted_at, exhausted_at) != (watched.depleted_at, watched.exhausted_at):
+        await fetch(
+            conn,
+            "UPDATE workspace SET depleted_headroom = $2, exhausted_headroom = $3 WHERE id = $1",
+            str(workspace_id),
+            depleted_at,
+            exhausted_at,
+        )
+
+
+def workspace_events(
+    watched: Watched, refused: Refusals, outcome: Outcome
+) -> tuple[int | None, int | None]:
+    """The workspace's once-per-crossing events (appended to `outcome`) and the headrooms
+    they stand at now (depleted, exhausted). Pure: the renewal sweep's batches use it too."""
     meters = watched.meters
     credits_refused = ErrorCode.INSUFFICIENT_DATA_CREDITS in refused.codes
     actions_refused = ErrorCode.ACTIONS_EXHAUSTED in refused.codes
@@ -114,14 +130,7 @@ async def _workspace(
         outcome.events.append(rules.depleted(meters))
     if fires_e:
         outcome.events.append(rules.exhausted(meters))
-    if (depleted_at, exhausted_at) != (watched.depleted_at, watched.exhausted_at):
-        await fetch(
-            conn,
-            "UPDATE workspace SET depleted_headroom = $2, exhausted_headroom = $3 WHERE id = $1",
-            str(workspace_id),
-            depleted_at,
-            exhausted_at,
-        )
+    return depleted_at, exhausted_at
 
 
 async def _limited(

@@ -26,14 +26,15 @@ from app.billing.money import cycle_price_cents
 from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import Timeline, timeline
 from app.db import connection, fetch, fetch_one
-from app.events import types, watch
-from app.events.rules import NewEvent
+from app.events import watch
 from app.events.store import emit
 from app.history.plan_periods import plan_changes, record_plan
-from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
+from app.kinds import ChargeKind, EntryType, WorkspaceStatus
 from app.ledger import Posting, post
 from app.models import Renewal, Workspace
-from app.plans.renewal_step import Pending, RenewalKind, State, Step, plan_step
+from app.plans import renewal_batch
+from app.plans.renewal_batch import announced, follow, postings, state_of
+from app.plans.renewal_step import Step, plan_step
 from app.runs.service import release_all_holds
 
 log = logging.getLogger("tally.renewals")
@@ -92,22 +93,31 @@ async def sweep(
     *,
     batch_size: int = DEFAULT_BATCH,
     on_progress: Callable[[int], None] | None = None,
+    set_based: bool | None = None,
 ) -> SweepResult:
     """Apply every step due by `now` to every due workspace in scope, period by period.
 
     Batches are claimed skipping rows other transactions hold; what was skipped (a workspace
     busy with a charge, or with another scheduler) is then taken one at a time, waiting for
-    its lock, so a busy workspace is renewed in this sweep too and never twice.
+    its lock, so a busy workspace is renewed in this sweep too and never twice. `set_based`
+    (default: on PostgreSQL) writes each batch with one statement (app.plans.renewal_batch);
+    off, each workspace's steps are written one by one (`advance`), as on SQLite. A batch that
+    fails is retried one workspace at a time, so one bad workspace cannot hold back the rest.
     """
     # Each step is priced by the catalog in force at its boundary (R40), all of them by now.
     catalogs = await timeline(now)
+    if set_based is None:
+        set_based = connection().capabilities.dialect == "postgres"
     result = SweepResult()
     skip: set[uuid.UUID] = set()
     while True:
         try:
             async with in_transaction() as conn:
-                ids = await _claim(conn, now, scope, skip, batch_size)
-                steps = [await advance(conn, i, now, catalogs) for i in ids]
+                if set_based:
+                    ids, steps = await _advance_batch(conn, now, scope, skip, batch_size, catalogs)
+                else:
+                    ids = await _claim(conn, now, scope, skip, batch_size)
+                    steps = [await advance(conn, i, now, catalogs) for i in ids]
         except Exception:
             log.exception("renewal batch failed; retrying its workspaces one at a time")
             async with in_transaction() as conn:
@@ -120,6 +130,29 @@ async def sweep(
         steps = [await _advance_alone(workspace_id, now, catalogs, result, skip)]
         _count(result, steps, 1, on_progress)
     return result
+
+
+async def _advance_batch(
+    conn: BaseDBAsyncClient,
+    now: datetime,
+    scope: Scope,
+    skip: set[uuid.UUID],
+    limit: int,
+    catalogs: Timeline,
+) -> tuple[list[uuid.UUID], list[list[str]]]:
+    """Claim a batch with its rows, plan every step in Python and write them in one statement;
+    the workspaces the set path does not cover go through `advance`, in this transaction."""
+    where, args = _where(now, scope, skip)
+    rows = await locks.claim_workspace_rows(conn, where, args, "actions_period_end", limit)
+    batch = renewal_batch.Batch(now)
+    workspaces = [Workspace._init_from_db(**row) for row in rows]
+    planned = [renewal_batch.plan_workspace(ws, now, catalogs, batch) for ws in workspaces]
+    await renewal_batch.write(conn, batch)
+    steps = [
+        done if done is not None else await advance(conn, ws.id, now, catalogs)
+        for ws, done in zip(workspaces, planned, strict=True)
+    ]
+    return [ws.id for ws in workspaces], steps
 
 
 def _count(
@@ -182,64 +215,13 @@ async def advance(
             row.credits_held = 0
         if await _apply(conn, row, step, plans, billing, now):
             done.append(step.kind.value)
-            _follow(row, step)
-            await emit(conn, workspace_id, _announced(step), now)
+            follow(row, step)
+            await emit(conn, workspace_id, announced(step), now)
         else:  # another process moved this workspace first: re-read and re-plan
             row = await Workspace.filter(id=workspace_id).using_db(conn).first()
     if done:
         await watch.after(conn, workspace_id, now)  # grants and fresh Actions re-arm (R34)
     return done
-
-
-def _announced(step: Step) -> list[NewEvent]:
-    """R34: a trial's end, or a cycle renewed; an Actions-only month is not announced."""
-    if step.kind is RenewalKind.TRIAL_END:
-        return [types.trial_ended(step.terms.plan_code)]
-    c = step.credits
-    if c is None:
-        return []
-    rolled_over = c.after - c.granted
-    return [types.renewed(step.period_start, step.period_end, c.granted, rolled_over,
-                          c.expired + c.capped)]  # fmt: skip
-
-
-def _follow(row: Workspace, step: Step) -> None:
-    """Bring the in-memory row to what _APPLY wrote, sparing a read per period."""
-    terms = step.terms
-    row.plan_code, row.credit_tier = terms.plan_code, terms.credit_tier
-    row.billing_interval, row.status = terms.interval.value, step.status.value
-    row.anchor_at, row.period_start, row.period_end = (
-        step.anchor,
-        step.period_start,
-        step.period_end,
-    )
-    row.actions_period_end = step.actions_period_end
-    row.actions_capacity, row.actions_used = terms.monthly_actions, 0
-    if step.credits is not None:
-        row.credit_balance = step.credits.after
-        row.monthly_credits = terms.monthly_credits_units
-        row.pending_plan_code = row.pending_credit_tier = row.pending_interval = None
-
-
-def state_of(row: Workspace) -> State:
-    pending = None
-    if row.pending_plan_code is not None:
-        interval = BillingInterval(row.pending_interval) if row.pending_interval else None
-        pending = Pending(row.pending_plan_code, row.pending_credit_tier, interval)
-    return State(
-        plan_code=row.plan_code,
-        credit_tier=row.credit_tier,
-        interval=BillingInterval(row.billing_interval),
-        status=WorkspaceStatus(row.status),
-        anchor=row.anchor_at,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        actions_period_end=row.actions_period_end,
-        actions_capacity=row.actions_capacity,
-        actions_used=row.actions_used,
-        balance=row.credit_balance,
-        pending=pending,
-    )
 
 
 # The step applies only to the state it was computed from; anything else re-plans.
@@ -315,17 +297,8 @@ async def _apply(
 
 
 async def _post_step(conn: BaseDBAsyncClient, row: Workspace, step: Step, now: datetime) -> None:
-    """Expiry, then grants, then the cap: each balance_after follows from the one before."""
-    c, actions = step.credits, step.terms.monthly_actions
-    expired = [Posting(Meter.ACTIONS, -step.actions_expired, 0, EntryType.EXPIRY)]
-    granted = [Posting(Meter.ACTIONS, actions, actions, EntryType.GRANT)]
-    capped = []
-    if c is not None:
-        kept = c.before - c.expired
-        expired.append(Posting(Meter.DATA_CREDITS, -c.expired, kept, EntryType.EXPIRY))
-        granted.append(Posting(Meter.DATA_CREDITS, c.granted, kept + c.granted, EntryType.GRANT))
-        capped.append(Posting(Meter.DATA_CREDITS, -c.capped, c.after, EntryType.ROLLOVER_CAP))
-    await post(conn, row.id, EntryType.GRANT, expired + granted + capped, now)
+    entries = [Posting(meter, amount, after, kind) for kind, meter, amount, after in postings(step)]
+    await post(conn, row.id, EntryType.GRANT, entries, now)
 
 
 async def _bill_cycle(

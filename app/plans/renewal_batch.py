@@ -1,0 +1,281 @@
+"""A batch of renewals in one statement (PostgreSQL): the set-based sweep.
+
+The sweep claims a batch of due workspaces with their rows (app.locks.claim_workspace_rows),
+plans every due step of each in Python with the same pure rules the per-workspace path uses
+(app.plans.renewal_step), and writes all the batch's effects with one statement of
+data-modifying CTEs (app.bulk.combined): the workspaces' updates with their live
+notifications, the renewal rows, the ledger entries with their balances after, the plan fees,
+the plan history, the events and their outbox rows. The rows are those `renewals.advance`
+writes, in the same order per workspace (tests/concurrency/test_renewal_batches.py compares
+them). A workspace this path does not cover (a run's hold to release, alerts to evaluate) is
+left to `advance` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.billing.charges import plan_fee_description
+from app.billing.money import cycle_price_cents
+from app.bulk import combined, unnest_insert
+from app.catalog.store import Timeline
+from app.db import fetch
+from app.events import bus, types
+from app.events.rules import Meters, NewEvent, Outcome
+from app.events.store import EVENT_COLUMNS, PENDING, payload
+from app.events.watch import Refusals, Watched, workspace_events
+from app.history.plan_periods import plan_changes
+from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
+from app.models import Workspace
+from app.plans.renewal_step import Pending, RenewalKind, State, Step, plan_step
+
+
+def state_of(row: Workspace) -> State:
+    pending = None
+    if row.pending_plan_code is not None:
+        interval = BillingInterval(row.pending_interval) if row.pending_interval else None
+        pending = Pending(row.pending_plan_code, row.pending_credit_tier, interval)
+    return State(
+        plan_code=row.plan_code,
+        credit_tier=row.credit_tier,
+        interval=BillingInterval(row.billing_interval),
+        status=WorkspaceStatus(row.status),
+        anchor=row.anchor_at,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        actions_period_end=row.actions_period_end,
+        actions_capacity=row.actions_capacity,
+        actions_used=row.actions_used,
+        balance=row.credit_balance,
+        pending=pending,
+    )
+
+
+def follow(row: Workspace, step: Step) -> None:
+    """Bring the in-memory row to what the step wrote, sparing a read per period."""
+    terms = step.terms
+    row.plan_code, row.credit_tier = terms.plan_code, terms.credit_tier
+    row.billing_interval, row.status = terms.interval.value, step.status.value
+    row.anchor_at, row.period_start, row.period_end = (
+        step.anchor,
+        step.period_start,
+        step.period_end,
+    )
+    row.actions_period_end = step.actions_period_end
+    row.actions_capacity, row.actions_used = terms.monthly_actions, 0
+    if step.credits is not None:
+        row.credit_balance = step.credits.after
+        row.monthly_credits = terms.monthly_credits_units
+        row.pending_plan_code = row.pending_credit_tier = row.pending_interval = None
+
+
+def announced(step: Step) -> list[NewEvent]:
+    """R34: a trial's end, or a cycle renewed; an Actions-only month is not announced."""
+    if step.kind is RenewalKind.TRIAL_END:
+        return [types.trial_ended(step.terms.plan_code)]
+    c = step.credits
+    if c is None:
+        return []
+    rolled_over = c.after - c.granted
+    return [types.renewed(step.period_start, step.period_end, c.granted, rolled_over,
+                          c.expired + c.capped)]  # fmt: skip
+
+
+def postings(step: Step) -> list[tuple[EntryType, Meter, int, int]]:
+    """The step's ledger entries (type, meter, amount, balance after), those that move a
+    balance: expiry, then grants, then the cap, each balance following from the one before."""
+    c, actions = step.credits, step.terms.monthly_actions
+    expired = [(EntryType.EXPIRY, Meter.ACTIONS, -step.actions_expired, 0)]
+    granted = [(EntryType.GRANT, Meter.ACTIONS, actions, actions)]
+    capped = []
+    if c is not None:
+        kept = c.before - c.expired
+        expired.append((EntryType.EXPIRY, Meter.DATA_CREDITS, -c.expired, kept))
+        granted.append((EntryType.GRANT, Meter.DATA_CREDITS, c.granted, kept + c.granted))
+        capped.append((EntryType.ROLLOVER_CAP, Meter.DATA_CREDITS, -c.capped, c.after))
+    return [p for p in expired + granted + capped if p[2] != 0]
+
+
+RENEWAL_COLUMNS = [
+    ("workspace_id", "uuid"), ("period_start", "timestamptz"), ("kind", "text"),
+    ("plan_code", "text"), ("credit_tier", "integer"), ("billing_interval", "text"),
+    ("credits_before", "bigint"), ("credits_expired", "bigint"), ("credits_granted", "bigint"),
+    ("credits_capped", "bigint"), ("credits_after", "bigint"), ("actions_capacity", "integer"),
+    ("processed_at", "timestamptz"),
+]  # fmt: skip
+LEDGER_COLUMNS = [
+    ("workspace_id", "uuid"), ("entry_type", "text"), ("meter", "text"), ("amount", "bigint"),
+    ("balance_after", "bigint"), ("created_at", "timestamptz"),
+]  # fmt: skip
+CHARGE_COLUMNS = [
+    ("id", "uuid"), ("workspace_id", "uuid"), ("kind", "text"), ("period_start", "timestamptz"),
+    ("plan_code", "text"), ("credit_tier", "integer"), ("billing_interval", "text"),
+    ("credits", "bigint"), ("amount_cents", "bigint"), ("description", "text"),
+    ("created_at", "timestamptz"),
+]  # fmt: skip
+PLAN_PERIOD_COLUMNS = [
+    ("workspace_id", "uuid"), ("started_at", "timestamptz"), ("plan_code", "text"),
+    ("credit_tier", "integer"), ("billing_interval", "text"), ("actions_capacity", "integer"),
+    ("source", "text"),
+]  # fmt: skip
+# Each workspace's final state, applied only to the state it was planned from.
+UPDATE = """
+UPDATE workspace AS w
+   SET plan_code = u.plan_code, credit_tier = u.credit_tier, billing_interval = u.interval,
+       status = u.status, anchor_at = u.anchor_at, period_start = u.period_start,
+       period_end = u.period_end, actions_period_end = u.actions_period_end,
+       actions_capacity = u.capacity, actions_used = 0, credit_balance = u.balance,
+       monthly_credits = u.monthly_credits,
+       pending_plan_code = CASE WHEN u.opened THEN NULL ELSE w.pending_plan_code END,
+       pending_credit_tier = CASE WHEN u.opened THEN NULL ELSE w.pending_credit_tier END,
+       pending_interval = CASE WHEN u.opened THEN NULL ELSE w.pending_interval END,
+       auto_topup_used = CASE WHEN u.opened THEN 0 ELSE w.auto_topup_used END,
+       depleted_headroom = u.depleted, exhausted_headroom = u.exhausted
+  FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[], $4::integer[], $5::text[],
+              $6::integer[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],
+              $11::timestamptz[], $12::timestamptz[], $13::integer[], $14::bigint[],
+              $15::bigint[], $16::boolean[], $17::bigint[], $18::bigint[], $19::text[],
+              $20::text[])
+       AS u(id, was_due, was_balance, was_used, plan_code, credit_tier, interval, status,
+            anchor_at, period_start, period_end, actions_period_end, capacity, balance,
+            monthly_credits, opened, depleted, exhausted, events_note, state_note)
+ WHERE w.id = u.id AND w.actions_period_end = u.was_due AND w.credit_balance = u.was_balance
+   AND w.actions_used = u.was_used
+RETURNING w.id,
+       CASE WHEN u.events_note IS NOT NULL THEN pg_notify($21, u.events_note) END,
+       pg_notify($21, u.state_note)
+"""
+# The outbox: one delivery per enabled endpoint of the event's workspace that wants its type,
+# in the order `app.events.store.emit` writes them (event, then endpoint id).
+DELIVERIES = f"""
+INSERT INTO webhook_delivery (id, workspace_id, event_id, endpoint_id, status, attempts,
+                              next_attempt_at, created_at)
+SELECT gen_random_uuid(), e.workspace_id, e.id, ep.id, '{PENDING}', 0, $4, $4
+  FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS e(id, workspace_id, type, n)
+  JOIN webhook_endpoint AS ep
+    ON ep.workspace_id = e.workspace_id AND ep.enabled AND ep.deleted_at IS NULL
+   AND (ep.event_types = '' OR strpos(ep.event_types, ',' || e.type || ',') > 0)
+ ORDER BY e.n, ep.id
+"""
+
+
+@dataclass
+class Batch:
+    """The rows a batch writes, built workspace by workspace, step by step."""
+
+    now: datetime
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    renewals: list[tuple[Any, ...]] = field(default_factory=list)
+    ledger: list[tuple[Any, ...]] = field(default_factory=list)
+    charges: list[tuple[Any, ...]] = field(default_factory=list)
+    plan_periods: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def statements(self) -> list[tuple[str, list[Any]]]:
+        columns = list(zip(*self.updates, strict=True))
+        found: list[tuple[str, list[Any]]] = [(UPDATE, [*map(list, columns), bus.CHANNEL])]
+        for table, names, rows in (
+            ("renewal", RENEWAL_COLUMNS, self.renewals),
+            ("ledger_entry", LEDGER_COLUMNS, self.ledger),
+            ("billing_charge", CHARGE_COLUMNS, self.charges),
+            ("plan_period", PLAN_PERIOD_COLUMNS, self.plan_periods),
+            ("event", EVENT_COLUMNS, self.events),
+        ):
+            if rows:
+                found.append(unnest_insert(table, names, rows))
+        if self.events:
+            ids, workspaces, kinds = ([e[i] for e in self.events] for i in range(3))
+            found.append((DELIVERIES, [ids, workspaces, kinds, self.now]))
+        return found
+
+
+def plan_workspace(
+    row: Workspace, now: datetime, catalogs: Timeline, batch: Batch
+) -> list[str] | None:
+    """Add the workspace's due steps to `batch`; None (and nothing added) when it needs the
+    per-workspace path: a run's hold to release first (R15-R18), or alerts to evaluate."""
+    if row.alert_count:
+        return None
+    before = (row.actions_period_end, row.credit_balance, row.actions_used)
+    rows = Batch(now)
+    done: list[str] = []
+    opened = False
+    while row.actions_period_end <= now:
+        boundary = row.actions_period_end
+        plans, billing = catalogs.held_plans(boundary), catalogs.at(boundary).billing
+        step = plan_step(state_of(row), plans, billing)
+        c, terms = step.credits, step.terms
+        if c is not None and c.after < row.credits_held:
+            return None
+        balance = c.after if c is not None else row.credit_balance
+        rows.renewals.append((row.id, step.at, step.kind.value, terms.plan_code,
+            terms.credit_tier, terms.interval.value, row.credit_balance,
+            c.expired if c else 0, c.granted if c else 0, c.capped if c else 0, balance,
+            terms.monthly_actions, now))  # fmt: skip
+        rows.ledger += [(row.id, t.value, m.value, a, b, now) for t, m, a, b in postings(step)]
+        plan_before = (row.plan_code, row.credit_tier, row.billing_interval, row.actions_capacity)
+        if plan_changes(terms, terms.monthly_actions, plan_before):  # R38
+            rows.plan_periods.append((row.id, now, terms.plan_code, terms.credit_tier,
+                terms.interval.value, terms.monthly_actions, step.kind.value))  # fmt: skip
+        if step.opens_cycle:
+            opened = True
+            assert terms.credit_tier is not None
+            plan = plans[terms.plan_code]
+            price = cycle_price_cents(plan, terms.credit_tier, terms.interval, billing)
+            if price > 0:
+                rows.charges.append((uuid.uuid4(), row.id, ChargeKind.PLAN_FEE.value,
+                    step.period_start, terms.plan_code, terms.credit_tier, terms.interval.value,
+                    terms.cycle_grant_units, price,
+                    plan_fee_description(plan, terms, step.period_start), now))  # fmt: skip
+        follow(row, step)
+        rows.events += _event_rows(row.id, announced(step), now)
+        done.append(step.kind.value)
+    if not done:
+        return done
+    _settle(row, before, opened, rows)
+    for mine, theirs in (
+        (rows.renewals, batch.renewals), (rows.ledger, batch.ledger),
+        (rows.charges, batch.charges), (rows.plan_periods, batch.plan_periods),
+        (rows.events, batch.events), (rows.updates, batch.updates),
+    ):  # fmt: skip
+        theirs += mine
+    return done
+
+
+def _event_rows(
+    workspace_id: uuid.UUID, events: list[NewEvent], now: datetime
+) -> list[tuple[Any, ...]]:
+    return [(uuid.uuid4(), workspace_id, e.type, payload(workspace_id, e), now) for e in events]
+
+
+def _settle(row: Workspace, before: tuple[datetime, int, int], opened: bool, rows: Batch) -> None:
+    """What `watch.after` does once the steps are written (R34): the once-per-crossing events
+    of the new meters, and the workspace's final row with its live notifications."""
+    meters = Meters(row.credit_balance - row.credits_held, row.actions_used, row.actions_capacity)
+    watched = Watched(meters, row.depleted_headroom, row.exhausted_headroom, 0)
+    outcome = Outcome()
+    depleted, exhausted = workspace_events(watched, Refusals(), outcome)
+    rows.events += _event_rows(row.id, outcome.events, rows.now)
+    events_note = bus.payload(row.id, bus.Change.EVENTS) if rows.events else None
+    rows.updates.append((row.id, *before, row.plan_code, row.credit_tier, row.billing_interval,
+        row.status, row.anchor_at, row.period_start, row.period_end, row.actions_period_end,
+        row.actions_capacity, row.credit_balance, row.monthly_credits, opened, depleted,
+        exhausted, events_note, bus.payload(row.id, bus.Change.STATE)))  # fmt: skip
+
+
+async def write(conn: BaseDBAsyncClient, batch: Batch) -> None:
+    """All the batch's rows in one statement. Every workspace was locked and read by the
+    claim, so each update applies; one that did not would mean a bug, and fails the batch."""
+    if not batch.updates:
+        return
+    query, args = combined(batch.statements(), returning="count(*) AS n")
+    rows = await fetch(conn, query, *args)
+    if rows[0]["n"] != len(batch.updates):
+        raise RuntimeError(
+            f"renewal batch: {rows[0]['n']} of {len(batch.updates)} workspaces updated"
+        )
