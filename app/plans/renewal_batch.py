@@ -35,7 +35,37 @@ from app.models import Workspace
 from app.plans.renewal_step import Pending, RenewalKind, State, Step, plan_step
 
 
-def state_of(row: Workspace) -> State:
+@dataclass(slots=True)
+class Row:
+    """The columns of a workspace a renewal reads and writes, as plain values: the set path
+    reads them with its claim and never builds an ORM object (a tenth of its time went there)."""
+
+    id: uuid.UUID
+    plan_code: str
+    credit_tier: int | None
+    billing_interval: str
+    status: str
+    anchor_at: datetime
+    period_start: datetime
+    period_end: datetime
+    actions_period_end: datetime
+    actions_capacity: int
+    actions_used: int
+    credit_balance: int
+    credits_held: int
+    monthly_credits: int
+    pending_plan_code: str | None
+    pending_credit_tier: int | None
+    pending_interval: str | None
+    depleted_headroom: int | None
+    exhausted_headroom: int | None
+    alert_count: int
+
+
+COLUMNS = ", ".join(Row.__dataclass_fields__)
+
+
+def state_of(row: Workspace | Row) -> State:
     pending = None
     if row.pending_plan_code is not None:
         interval = BillingInterval(row.pending_interval) if row.pending_interval else None
@@ -56,7 +86,7 @@ def state_of(row: Workspace) -> State:
     )
 
 
-def follow(row: Workspace, step: Step) -> None:
+def follow(row: Workspace | Row, step: Step) -> None:
     """Bring the in-memory row to what the step wrote, sparing a read per period."""
     terms = step.terms
     row.plan_code, row.credit_tier = terms.plan_code, terms.credit_tier
@@ -194,9 +224,7 @@ class Batch:
         return found
 
 
-def plan_workspace(
-    row: Workspace, now: datetime, catalogs: Timeline, batch: Batch
-) -> list[str] | None:
+def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) -> list[str] | None:
     """Add the workspace's due steps to `batch`; None (and nothing added) when it needs the
     per-workspace path: a run's hold to release first (R15-R18), or alerts to evaluate."""
     if row.alert_count:
@@ -253,7 +281,7 @@ def _event_rows(
     return [(uuid.uuid4(), workspace_id, e.type, payload(workspace_id, e), now) for e in events]
 
 
-def _settle(row: Workspace, before: tuple[datetime, int, int], opened: bool, rows: Batch) -> None:
+def _settle(row: Row, before: tuple[datetime, int, int], opened: bool, rows: Batch) -> None:
     """What `watch.after` does once the steps are written (R34): the once-per-crossing events
     of the new meters, and the workspace's final row with its live notifications."""
     meters = Meters(row.credit_balance - row.credits_held, row.actions_used, row.actions_capacity)

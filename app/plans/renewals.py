@@ -10,6 +10,7 @@ batches.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter
@@ -40,6 +41,7 @@ from app.runs.service import release_all_holds
 log = logging.getLogger("tally.renewals")
 
 DEFAULT_BATCH = 100
+LANES = 2
 
 
 @dataclass
@@ -94,6 +96,7 @@ async def sweep(
     batch_size: int = DEFAULT_BATCH,
     on_progress: Callable[[int], None] | None = None,
     set_based: bool | None = None,
+    lanes: int = LANES,
 ) -> SweepResult:
     """Apply every step due by `now` to every due workspace in scope, period by period.
 
@@ -101,8 +104,9 @@ async def sweep(
     busy with a charge, or with another scheduler) is then taken one at a time, waiting for
     its lock, so a busy workspace is renewed in this sweep too and never twice. `set_based`
     (default: on PostgreSQL) writes each batch with one statement (app.plans.renewal_batch);
-    off, each workspace's steps are written one by one (`advance`), as on SQLite. A batch that
-    fails is retried one workspace at a time, so one bad workspace cannot hold back the rest.
+    off, each workspace's steps are written one by one (`advance`), as on SQLite; set-based,
+    `lanes` batches are in flight at once. A batch that fails is retried one workspace at a
+    time, so one bad workspace cannot hold back the rest.
     """
     # Each step is priced by the catalog in force at its boundary (R40), all of them by now.
     catalogs = await timeline(now)
@@ -110,22 +114,30 @@ async def sweep(
         set_based = connection().capabilities.dialect == "postgres"
     result = SweepResult()
     skip: set[uuid.UUID] = set()
-    while True:
-        try:
-            async with in_transaction() as conn:
-                if set_based:
-                    ids, steps = await _advance_batch(conn, now, scope, skip, batch_size, catalogs)
-                else:
+
+    async def lane() -> None:
+        while True:
+            try:
+                async with in_transaction() as conn:
+                    if set_based:
+                        ids, steps = await _advance_batch(
+                            conn, now, scope, skip, batch_size, catalogs
+                        )
+                    else:
+                        ids = await _claim(conn, now, scope, skip, batch_size)
+                        steps = [await advance(conn, i, now, catalogs) for i in ids]
+            except Exception:
+                log.exception("renewal batch failed; retrying its workspaces one at a time")
+                async with in_transaction() as conn:
                     ids = await _claim(conn, now, scope, skip, batch_size)
-                    steps = [await advance(conn, i, now, catalogs) for i in ids]
-        except Exception:
-            log.exception("renewal batch failed; retrying its workspaces one at a time")
-            async with in_transaction() as conn:
-                ids = await _claim(conn, now, scope, skip, batch_size)
-            steps = [await _advance_alone(i, now, catalogs, result, skip) for i in ids]
-        if not ids:
-            break
-        _count(result, steps, len(ids), on_progress)
+                steps = [await _advance_alone(i, now, catalogs, result, skip) for i in ids]
+            if not ids:
+                return
+            _count(result, steps, len(ids), on_progress)
+
+    # Set-based, a batch is planned in Python while the one before is written: two batches
+    # in flight, each its own transaction, claimed like two schedulers' (SKIP LOCKED).
+    await asyncio.gather(*(lane() for _ in range(lanes if set_based else 1)))
     for workspace_id in await _still_due(now, scope, skip):
         steps = [await _advance_alone(workspace_id, now, catalogs, result, skip)]
         _count(result, steps, 1, on_progress)
@@ -143,9 +155,11 @@ async def _advance_batch(
     """Claim a batch with its rows, plan every step in Python and write them in one statement;
     the workspaces the set path does not cover go through `advance`, in this transaction."""
     where, args = _where(now, scope, skip)
-    rows = await locks.claim_workspace_rows(conn, where, args, "actions_period_end", limit)
+    rows = await locks.claim_workspace_rows(
+        conn, where, args, "actions_period_end", limit, renewal_batch.COLUMNS
+    )
     batch = renewal_batch.Batch(now)
-    workspaces = [Workspace._init_from_db(**row) for row in rows]
+    workspaces = [renewal_batch.Row(**row) for row in rows]
     planned = [renewal_batch.plan_workspace(ws, now, catalogs, batch) for ws in workspaces]
     await renewal_batch.write(conn, batch)
     steps = [
