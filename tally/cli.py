@@ -46,10 +46,14 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes (one database).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes (one database); default one per CPU on PostgreSQL."),
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at GET /graphql)."""
     url = Settings.from_env().database_url
+    workers = default_workers(url) if workers is None else workers
     if workers > 1 and not is_postgres(url):
         # Processes writing one SQLite file serialize on its lock, and each holds its own
         # in-process state: several of them only add waiting.
@@ -86,6 +90,18 @@ def serve(
         # sockets would get everyone else's requests refused (503). Per-client caps belong in
         # the proxy (limit_conn in deploy/nginx.conf).
     )
+
+
+def default_workers(url: str) -> int:
+    """One server process per CPU on PostgreSQL (a process runs Python on one core at a time,
+    and charges spend most of their time there); one on SQLite, whose file lock serializes
+    writers anyway."""
+    if not is_postgres(url):
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (a container's)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _metrics_directory() -> None:
