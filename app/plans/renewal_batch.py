@@ -142,8 +142,8 @@ LEDGER_COLUMNS = [
     ("workspace_id", "uuid"), ("entry_type", "text"), ("meter", "text"), ("amount", "bigint"),
     ("balance_after", "bigint"), ("created_at", "timestamptz"),
 ]  # fmt: skip
-CHARGE_COLUMNS = [
-    ("id", "uuid"), ("workspace_id", "uuid"), ("kind", "text"), ("period_start", "timestamptz"),
+CHARGE_COLUMNS = [  # and its id, made by PostgreSQL
+    ("workspace_id", "uuid"), ("kind", "text"), ("period_start", "timestamptz"),
     ("plan_code", "text"), ("credit_tier", "integer"), ("billing_interval", "text"),
     ("credits", "bigint"), ("amount_cents", "bigint"), ("description", "text"),
     ("created_at", "timestamptz"),
@@ -180,17 +180,19 @@ RETURNING w.id,
        CASE WHEN u.events_note IS NOT NULL THEN pg_notify($21, u.events_note) END,
        pg_notify($21, u.state_note)
 """
+EVENT_ROW = [c for c in EVENT_COLUMNS if c[0] != "id"]  # and its id, made by PostgreSQL
 # The outbox: one delivery per enabled endpoint of the event's workspace that wants its type,
-# in the order `app.events.store.emit` writes them (event, then endpoint id).
+# in the order `app.events.store.emit` writes them (event, then endpoint id). `{events}` is the
+# CTE that inserted the events, returning them.
 DELIVERIES = f"""
 INSERT INTO webhook_delivery (id, workspace_id, event_id, endpoint_id, status, attempts,
                               next_attempt_at, created_at)
-SELECT gen_random_uuid(), e.workspace_id, e.id, ep.id, '{PENDING}', 0, $4, $4
-  FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS e(id, workspace_id, type, n)
+SELECT gen_random_uuid(), e.workspace_id, e.id, ep.id, '{PENDING}', 0, $1, $1
+  FROM {{events}} AS e
   JOIN webhook_endpoint AS ep
     ON ep.workspace_id = e.workspace_id AND ep.enabled AND ep.deleted_at IS NULL
    AND (ep.event_types = '' OR strpos(ep.event_types, ',' || e.type || ',') > 0)
- ORDER BY e.n, ep.id
+ ORDER BY e.seq, ep.id
 """
 
 
@@ -212,16 +214,37 @@ class Batch:
         for table, names, rows in (
             ("renewal", RENEWAL_COLUMNS, self.renewals),
             ("ledger_entry", LEDGER_COLUMNS, self.ledger),
-            ("billing_charge", CHARGE_COLUMNS, self.charges),
             ("plan_period", PLAN_PERIOD_COLUMNS, self.plan_periods),
-            ("event", EVENT_COLUMNS, self.events),
         ):
             if rows:
                 found.append(unnest_insert(table, names, rows))
+        if self.charges:
+            found.append(_with_id(*unnest_insert("billing_charge", CHARGE_COLUMNS, self.charges)))
         if self.events:
-            ids, workspaces, kinds = ([e[i] for e in self.events] for i in range(3))
-            found.append((DELIVERIES, [ids, workspaces, kinds, self.now]))
+            query, args = _with_id(*unnest_insert("event", EVENT_ROW, self.events))
+            found.append((query + " RETURNING id, workspace_id, type, seq", args))
+            found.append((DELIVERIES.format(events=f"w{len(found) - 1}"), [self.now]))
         return found
+
+    def mark(self) -> tuple[int, ...]:
+        return tuple(len(rows) for rows in self._lists())
+
+    def undo(self, mark: tuple[int, ...]) -> None:
+        """Drop what was added since `mark`."""
+        for rows, length in zip(self._lists(), mark, strict=True):
+            del rows[length:]
+
+    def _lists(self) -> tuple[list[tuple[Any, ...]], ...]:
+        return (self.updates, self.renewals, self.ledger, self.charges, self.plan_periods,
+                self.events)  # fmt: skip
+
+
+def _with_id(query: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """An `unnest_insert` whose rows get a random UUID id from PostgreSQL (what uuid4 would
+    give; made there, it costs the sweep's Python nothing)."""
+    head, _, rest = query.partition(" (")
+    columns, _, select = rest.partition(") SELECT ")
+    return f"{head} (id, {columns}) SELECT gen_random_uuid(), {select}", args
 
 
 def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) -> list[str] | None:
@@ -230,7 +253,7 @@ def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) ->
     if row.alert_count:
         return None
     before = (row.actions_period_end, row.credit_balance, row.actions_used)
-    rows = Batch(now)
+    mark = batch.mark()
     done: list[str] = []
     opened = False
     while row.actions_period_end <= now:
@@ -239,16 +262,17 @@ def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) ->
         step = plan_step(state_of(row), plans, billing)
         c, terms = step.credits, step.terms
         if c is not None and c.after < row.credits_held:
+            batch.undo(mark)
             return None
         balance = c.after if c is not None else row.credit_balance
-        rows.renewals.append((row.id, step.at, step.kind.value, terms.plan_code,
+        batch.renewals.append((row.id, step.at, step.kind.value, terms.plan_code,
             terms.credit_tier, terms.interval.value, row.credit_balance,
             c.expired if c else 0, c.granted if c else 0, c.capped if c else 0, balance,
             terms.monthly_actions, now))  # fmt: skip
-        rows.ledger += [(row.id, t.value, m.value, a, b, now) for t, m, a, b in postings(step)]
+        batch.ledger += [(row.id, t.value, m.value, a, b, now) for t, m, a, b in postings(step)]
         plan_before = (row.plan_code, row.credit_tier, row.billing_interval, row.actions_capacity)
         if plan_changes(terms, terms.monthly_actions, plan_before):  # R38
-            rows.plan_periods.append((row.id, now, terms.plan_code, terms.credit_tier,
+            batch.plan_periods.append((row.id, now, terms.plan_code, terms.credit_tier,
                 terms.interval.value, terms.monthly_actions, step.kind.value))  # fmt: skip
         if step.opens_cycle:
             opened = True
@@ -256,41 +280,37 @@ def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) ->
             plan = plans[terms.plan_code]
             price = cycle_price_cents(plan, terms.credit_tier, terms.interval, billing)
             if price > 0:
-                rows.charges.append((uuid.uuid4(), row.id, ChargeKind.PLAN_FEE.value,
+                batch.charges.append((row.id, ChargeKind.PLAN_FEE.value,
                     step.period_start, terms.plan_code, terms.credit_tier, terms.interval.value,
                     terms.cycle_grant_units, price,
                     plan_fee_description(plan, terms, step.period_start), now))  # fmt: skip
         follow(row, step)
-        rows.events += _event_rows(row.id, announced(step), now)
+        batch.events += _event_rows(row.id, announced(step), now)
         done.append(step.kind.value)
-    if not done:
-        return done
-    _settle(row, before, opened, rows)
-    for mine, theirs in (
-        (rows.renewals, batch.renewals), (rows.ledger, batch.ledger),
-        (rows.charges, batch.charges), (rows.plan_periods, batch.plan_periods),
-        (rows.events, batch.events), (rows.updates, batch.updates),
-    ):  # fmt: skip
-        theirs += mine
+    if done:
+        _settle(row, before, opened, batch, len(batch.events) > mark[-1])
     return done
 
 
 def _event_rows(
     workspace_id: uuid.UUID, events: list[NewEvent], now: datetime
 ) -> list[tuple[Any, ...]]:
-    return [(uuid.uuid4(), workspace_id, e.type, payload(workspace_id, e), now) for e in events]
+    return [(workspace_id, e.type, payload(workspace_id, e), now) for e in events]
 
 
-def _settle(row: Row, before: tuple[datetime, int, int], opened: bool, rows: Batch) -> None:
+def _settle(
+    row: Row, before: tuple[datetime, int, int], opened: bool, batch: Batch, announced: bool
+) -> None:
     """What `watch.after` does once the steps are written (R34): the once-per-crossing events
     of the new meters, and the workspace's final row with its live notifications."""
     meters = Meters(row.credit_balance - row.credits_held, row.actions_used, row.actions_capacity)
     watched = Watched(meters, row.depleted_headroom, row.exhausted_headroom, 0)
     outcome = Outcome()
     depleted, exhausted = workspace_events(watched, Refusals(), outcome)
-    rows.events += _event_rows(row.id, outcome.events, rows.now)
-    events_note = bus.payload(row.id, bus.Change.EVENTS) if rows.events else None
-    rows.updates.append((row.id, *before, row.plan_code, row.credit_tier, row.billing_interval,
+    batch.events += _event_rows(row.id, outcome.events, batch.now)
+    has_events = announced or bool(outcome.events)
+    events_note = bus.payload(row.id, bus.Change.EVENTS) if has_events else None
+    batch.updates.append((row.id, *before, row.plan_code, row.credit_tier, row.billing_interval,
         row.status, row.anchor_at, row.period_start, row.period_end, row.actions_period_end,
         row.actions_capacity, row.credit_balance, row.monthly_credits, opened, depleted,
         exhausted, events_note, bus.payload(row.id, bus.Change.STATE)))  # fmt: skip

@@ -136,7 +136,7 @@ async def sweep(
             _count(result, steps, len(ids), on_progress)
 
     # Set-based, a batch is planned in Python while the one before is written: two batches
-    # in flight, each its own transaction, claimed like two schedulers' (SKIP LOCKED).
+    # in flight, each its own transaction, claimed as two schedulers claim theirs.
     await asyncio.gather(*(lane() for _ in range(lanes if set_based else 1)))
     for workspace_id in await _still_due(now, scope, skip):
         steps = [await _advance_alone(workspace_id, now, catalogs, result, skip)]
