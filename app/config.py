@@ -42,6 +42,9 @@ class Settings:
     webhook_retention_days: int = 30  # finished deliveries and their attempts are kept this long
     max_subscriptions_per_key: int = 10  # open subscriptions of one API key, in each process
     ws_ping_interval: float = 15.0  # seconds of silence on a WebSocket before the server pings
+    # Concurrent single charges of one workspace share a transaction (app.usage.group_commit);
+    # PostgreSQL only: SQLite serializes transactions anyway.
+    group_commit: bool = True
 
     @property
     def direct_url(self) -> str:
@@ -78,6 +81,7 @@ class Settings:
                 "TALLY_MAX_SUBSCRIPTIONS_PER_KEY", cls.max_subscriptions_per_key
             ),
             ws_ping_interval=_seconds("TALLY_WS_PING_INTERVAL", cls.ws_ping_interval),
+            group_commit=_switch("TALLY_GROUP_COMMIT", True),
         )
 
 

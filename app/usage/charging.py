@@ -24,14 +24,14 @@ from app import locks, validation
 from app.db import connection, fetch, in_list
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.events import watch
-from app.events.rules import Meters
+from app.events.steps import Steps
 from app.events.store import emit
 from app.events.watch import Limited, Refusals, Watched
 from app.idempotency import replay_recorded, request_hash
 from app.kinds import RunStatus, is_billable
 from app.models import Charge
+from app.usage import group_commit, topping
 from app.usage import rules as charge_rules
-from app.usage import topping
 from app.usage.claims import claim, first_of_each_key, outcome_of, replay, settle_claims
 from app.usage.costs import CatalogCache, Usage, cost_of
 from app.usage.items import (
@@ -48,14 +48,23 @@ from app.usage.items import (
 from app.usage.pricing import Cost
 from app.usage.rows import RUN_COLUMNS, WORKBOOK_COLUMNS, WORKSPACE_COLUMNS, claim_and_lock
 from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
+from app.usage.settling import left, note, step
 from app.usage.writes import Writes, record, write
 
 
 async def charge_one(
     workspace_id: uuid.UUID, report: UsageReport, now: datetime
 ) -> Charge | ChargeRecord:
-    """One report; a refusal is raised."""
-    outcome = (await charge_batch(workspace_id, [report], now))[0]
+    """One report; a refusal is raised. On PostgreSQL, while a charge of the same workspace is
+    in flight, its transaction is shared with the others that arrive meanwhile
+    (app.usage.group_commit); validation and pricing stay the caller's own."""
+    if not group_commit.wanted(connection()):
+        outcome = (await charge_batch(workspace_id, [report], now))[0]
+    else:
+        item = (await _prepared(workspace_id, [report], now))[0]
+        if item.outcome is None:
+            await group_commit.submit(workspace_id, item, now, transact)
+        outcome = outcome_of(item)
     if isinstance(outcome, Refused):
         raise outcome
     return outcome
@@ -68,6 +77,17 @@ async def charge_batch(
     anything is charged; refusals (R9–R13, R23, R25) are per item."""
     if not 1 <= len(reports) <= MAX_BATCH:
         raise InvalidInput(f"a batch holds 1 to {MAX_BATCH:,} items; got {len(reports):,}")
+    items = await _prepared(workspace_id, reports, now)
+    pending = [item for item in items if item.outcome is None]
+    if pending:
+        await transact(workspace_id, pending, now)
+    return [outcome_of(item) for item in items]
+
+
+async def _prepared(
+    workspace_id: uuid.UUID, reports: list[UsageReport], now: datetime
+) -> list[Item]:
+    """The reports checked, spelled one way and priced, before any transaction."""
     single = len(reports) == 1
     items = [Item(r, "" if single else f"items[{i}]: ") for i, r in enumerate(reports)]
     workbooks = await _workbooks(workspace_id, items)
@@ -76,21 +96,26 @@ async def charge_batch(
         item.report = _normalized(item, workbooks, runs, now)
         item.fingerprint = request_hash(OPERATION, item.report)
     await _price(workspace_id, items, now)
-    pending = [item for item in items if item.outcome is None]
-    if pending:
-        async with in_transaction() as conn:
-            claimed = first_of_each_key(pending)
-            rows = None
-            if conn.capabilities.dialect == "postgres":
-                # The claim and the locks in one statement: one round trip, not four.
-                rows = await claim_and_lock(conn, workspace_id, pending, claimed, now)
-                taken = set(rows.before)
-            else:
-                taken = await claim(conn, workspace_id, claimed, now)
-            fresh = [i for i in pending if i.report.idempotency_key not in taken]
-            await _charge(conn, workspace_id, fresh, now, rows)
-        await replay(workspace_id, [i for i in pending if i.report.idempotency_key in taken])
-    return [outcome_of(item) for item in items]
+    return items
+
+
+async def transact(
+    workspace_id: uuid.UUID, pending: list[Item], now: datetime, one_by_one: bool = False
+) -> None:
+    """Prepared items, each decided in order in one transaction; their outcomes set.
+    `one_by_one`: events fire as if each item had been charged alone (app.events.steps)."""
+    async with in_transaction() as conn:
+        claimed = first_of_each_key(pending)
+        rows = None
+        if conn.capabilities.dialect == "postgres":
+            # The claim and the locks in one statement: one round trip, not four.
+            rows = await claim_and_lock(conn, workspace_id, pending, claimed, now)
+            taken = set(rows.before)
+        else:
+            taken = await claim(conn, workspace_id, claimed, now)
+        fresh = [i for i in pending if i.report.idempotency_key not in taken]
+        await _charge(conn, workspace_id, fresh, now, rows, one_by_one)
+    await replay(workspace_id, [i for i in pending if i.report.idempotency_key in taken])
 
 
 def _with_label(item: Item, error: InvalidInput | NotFound) -> InvalidInput | NotFound:
@@ -282,12 +307,14 @@ async def _charge(
     items: list[Item],
     now: datetime,
     locked: locks.ChargeRows | None,
+    one_by_one: bool = False,
 ) -> None:
     if not items:
         return
     state = await _lock(conn, workspace_id, items, locked, now)
     writes = Writes()
     refused = Refusals()
+    steps = await Steps.begin(conn, workspace_id, state.watched) if one_by_one else None
     holders: dict[str, Item] = {}  # the accepted item holding each key
     for item in items:
         report = item.report
@@ -307,20 +334,27 @@ async def _charge(
         except Refused as refusal:
             # Per item; the key stays free, so a later item with it is a new request (R13).
             item.outcome = refusal
-            _note(refused, refusal, report)
+            note(refused, refusal, report)
+            if steps is not None:
+                step(steps, state, report, refusal.code)
             continue
         charge_rules.apply(debit, state.meters, limit, run)
         holders[report.idempotency_key] = item
         record(item, debit, state, writes, workspace_id, now)
         if state.buying and (units := topping.after_charge(state.buying, state.meters)):
             await topping.buy(conn, state.buying, state.meters, writes, workspace_id, units, now)
+        if steps is not None:
+            step(steps, state, report, None)
     claimed = first_of_each_key(items)
     await settle_claims(conn, workspace_id, claimed, holders)
     await write(conn, workspace_id, state, writes, now)
+    if steps is not None:
+        await steps.finish(conn, workspace_id, now)  # the live subscribers: told by write()
+        return
     if state.buying:
         await emit(conn, workspace_id, state.buying.events, now)
     # write() told the live subscribers when something was charged (app.events.bus)
-    await watch.settle(conn, workspace_id, _left(state), now, refused, notify=False)
+    await watch.settle(conn, workspace_id, left(state), now, refused, notify=False)
 
 
 async def _decide(
@@ -343,28 +377,3 @@ async def _decide(
         assert state.buying is not None
         await topping.buy(conn, state.buying, state.meters, writes, workspace_id, units, now)
         return decide(state.meters)
-
-
-def _note(refused: Refusals, refusal: Refused, report: UsageReport) -> None:
-    """What a refusal fires (R34): the workspace's events, or this workbook's or run's."""
-    refused.codes.add(refusal.code)
-    if refusal.code is ErrorCode.WORKBOOK_SPEND_LIMIT_REACHED:
-        refused.workbooks.add(parse_uuid(report.workbook_id))
-    elif refusal.code is ErrorCode.RUN_BUDGET_EXCEEDED and report.run_id is not None:
-        refused.runs.add(parse_uuid(report.run_id))
-
-
-def _left(state: Locked) -> Watched:
-    """The states the batch leaves, beside what had fired when it began."""
-    before, meters = state.watched, state.meters
-    capacity = before.meters.capacity
-    left = Meters(meters.balance - meters.held, capacity - meters.actions_remaining, capacity)
-    workbooks = {
-        wid: Limited(state.limits[str(wid)].limit, state.limits[str(wid)].spent, row.fired_at)
-        for wid, row in before.workbooks.items()
-    }
-    runs = {
-        rid: Limited(state.runs[str(rid)].budget, state.runs[str(rid)].spent, row.fired_at)
-        for rid, row in before.runs.items()
-    }
-    return replace(before, meters=left, workbooks=workbooks, runs=runs)
