@@ -150,22 +150,41 @@ async def generate(
     await conn.executemany(
         API_KEY_SQL, [(uuid.uuid4(), k, hash_secret(secret(k)), START) for k in range(keys)]
     )
+    await load_ledger(conn, 1, rows, rows, workspaces, big_share)
+    await step("VACUUM ANALYZE", conn, "VACUUM ANALYZE")
+    print(f"  generated in {perf_counter() - started:.0f} s")
+
+
+async def load_ledger(
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    total: int,
+    workspaces: int,
+    big_share: float,
+    more: Callable[[], Awaitable[bool]] | None = None,
+) -> int:
+    """Entries `first`..`last` of `total` (LEDGER_SQL), the secondary indexes dropped and built
+    again after the load, as a bulk load would; `more` may stop it between chunks. Returns
+    the last entry loaded."""
     indexes = await conn.fetch(
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ledger_entry'"
         " AND indexname <> 'ledger_entry_pkey'"
     )
-    for index in indexes:  # built after the load, as a bulk load would
+    for index in indexes:
         await conn.execute(f'DROP INDEX "{index["indexname"]}"')
-    for first in range(1, rows + 1, CHUNK):
-        last = min(rows, first + CHUNK - 1)
-        await step(f"ledger {first:,}-{last:,}", conn, LEDGER_SQL, first, last, rows,
+    loaded = first - 1
+    for start in range(first, last + 1, CHUNK):
+        if more is not None and not await more():
+            break
+        loaded = min(last, start + CHUNK - 1)
+        await step(f"ledger {start:,}-{loaded:,}", conn, LEDGER_SQL, start, loaded, total,
                    workspaces, START, big_share)  # fmt: skip
     for index in indexes:
         ours = all(column in index["indexdef"] for column in INDEX)
         label = "CREATE INDEX (migration 0008's)" if ours else "CREATE INDEX"
         await step(label, conn, index["indexdef"])
-    await step("VACUUM ANALYZE", conn, "VACUUM ANALYZE")
-    print(f"  generated in {perf_counter() - started:.0f} s")
+    return loaded
 
 
 def samples(n: int, workspaces: int, rng: random.Random) -> list[tuple[int, datetime]]:
