@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -33,6 +33,7 @@ from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.tracing import configure_tracing, shutdown_tracing
 from app.webhooks.delivery import DeliveryWorker
+from graphql_schema import persisted
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -93,6 +94,22 @@ class TallyGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "expected a JSON object: {query, variables, operationName}")
         return value
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET carrying only a persisted query's hash asks for its result, not the IDE."""
+        if "extensions" in request.query_params:
+            return False
+        return super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request's data, its query found by hash for a persisted query (APQ)."""
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData):
+            try:
+                return persisted.resolve(data)
+            except persisted.PersistedQueryInvalid as error:
+                raise HTTPException(400, str(error)) from None
+        return data
+
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """strawberry answers requests it cannot read with plain text; Tally answers them in
         the GraphQL error shape with a code (API.md "HTTP")."""
@@ -101,6 +118,13 @@ class TallyGraphQL(GraphQL[Context, None]):
         try:
             with query_budget(self.settings.max_queries):
                 return await super().run(request, context, root_value)
+        except persisted.PersistedQueryNotFound:
+            # Apollo's convention: 200 and never cached, so the client's retry with the query
+            # is not answered from a cache.
+            note(outcome="errors: " + persisted.NOT_FOUND)
+            return error_response(
+                200, persisted.NOT_FOUND, persisted.NOT_FOUND_MESSAGE, persisted.NO_CACHE
+            )
         except HTTPException as error:
             code = "NOT_FOUND" if error.status_code == 404 else "BAD_REQUEST"
             # The reason may echo the client (an unknown operationName): a lone surrogate in
