@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/batch.py [--sizes 100,1000] [--clients 4] [--batches N]
                                     [--workers CORES] [--repeat N] [--no-run]
-                                    [--no-profile] [--keep]
+                                    [--no-profile] [--keep] [--json FILE]
 
 Serves Tally (`tally serve`, TALLY_SCHEDULER=off) on a fresh PostgreSQL database and drives
 `recordUsageBatch` over HTTP (httpx, keep-alive) for each batch size, first one client sending
@@ -20,7 +20,8 @@ before the clock starts, so the client spends its time sending and reading.
 The baseline, in the same run against the same database and tables (its own workspaces), issues
 the SQL of one batch directly with an asyncpg pool of as many connections as clients (Tally's
 `PooledConnection`, which sends no reset query on release): the reads (API key, workbook, run,
-the batch's prices in one query) and then one transaction with the idempotency claim (Tally's
+the catalog version in force at the batch's instant, as app.catalog.store reads it, its prices
+parsed once) and then one transaction with the idempotency claim (Tally's
 statement: INSERT ... SELECT FROM unnest() ON CONFLICT DO NOTHING, giving back the keys already
 taken), the workspace, run and workbook rows locked FOR NO KEY UPDATE, one UPDATE of the
 workspace and of the run, the charges and ledger rows inserted with unnest(), and the day's
@@ -360,7 +361,27 @@ AUTH = (
 )
 WORKBOOKS = "SELECT * FROM workbook WHERE workspace_id = $1 AND id = ANY($2::uuid[])"
 RUNS = "SELECT * FROM run WHERE workspace_id = $1 AND id = ANY($2::uuid[])"
-PRICES = "SELECT * FROM price WHERE provider = ANY($1::text[]) AND data_type = ANY($2::text[])"
+# The catalog in force at the batch's instant, as app.catalog.store reads it since catalog
+# versions (migration 0010): the id, and the body only when it is not the version this process
+# parsed last (after the first batch, never). The prices then come from that parsed version.
+CATALOG_AT = (
+    "SELECT id, CASE WHEN id = $2 THEN NULL ELSE body END AS body FROM catalog_version"
+    " WHERE effective_at <= $1 ORDER BY effective_at DESC, id DESC LIMIT 1"
+)
+_catalog: dict[str, Any] = {"id": -1, "prices": {}}
+
+
+def catalog_prices(row: asyncpg.Record) -> dict[tuple[str, str], int]:
+    """Prices by (provider, data type) of the version `row` names, parsed once per version."""
+    if row["body"] is not None:
+        from app.catalog.files import parse_catalog_text
+
+        prices = parse_catalog_text(row["body"]).prices
+        _catalog["prices"] = {(p.provider, p.data_type): p.credits_units for p in prices}
+        _catalog["id"] = row["id"]
+    return _catalog["prices"]
+
+
 LOCK_WORKSPACE = (
     "SELECT actions_capacity - actions_used AS remaining, credit_balance, credits_held,"
     " period_start FROM workspace WHERE id = $1 FOR NO KEY UPDATE"
@@ -416,10 +437,8 @@ async def sql_batch(conn: asyncpg.Connection, tenant: Tenant, items: list[dict[s
     await conn.fetch(WORKBOOKS, ws, [wb])
     if run is not None:
         await conn.fetch(RUNS, ws, [run])
-    pairs = {(item["provider"], item["dataType"]) for item in items}
-    rows = await conn.fetch(PRICES, list({p for p, _ in pairs}), list({d for _, d in pairs}))
-    prices = {(r["provider"], r["data_type"]): r["credits_units"] for r in rows}
     now = datetime.now(UTC)
+    prices = catalog_prices(await conn.fetchrow(CATALOG_AT, now, _catalog["id"]))
     ids = {item["idempotencyKey"]: uuid.uuid4() for item in items}
     keys = sorted(ids)
     params = [ws, "recordUsage", now, keys, ["0" * 64] * len(keys), [str(ids[k]) for k in keys]]
@@ -825,7 +844,31 @@ def show_target(rows: list[tuple[int, int, Result, Result]], target: int, client
         )
 
 
-async def main(args: argparse.Namespace) -> None:
+def figures(rows: list[tuple[int, int, Result, Result]], args: argparse.Namespace) -> Any:
+    """What --json writes: every run's rate against its baseline, and the target's verdict."""
+    runs = [
+        {
+            "size": size,
+            "clients": clients,
+            "tally": tally.rate,
+            "raw": raw.rate,
+            "ratio": tally.rate / raw.rate,
+            "p50_ms": tally.pct(0.5),
+            "p95_ms": tally.pct(0.95),
+        }
+        for size, clients, tally, raw in rows
+    ]
+    at_1000 = [r["tally"] for r in runs if r["size"] == 1000]
+    return {
+        "workers": args.workers,
+        "target": args.target,
+        "runs": runs,
+        "met_in_every_run": bool(at_1000) and min(at_1000) >= args.target,
+    }
+
+
+async def main(args: argparse.Namespace) -> Any:
+    """Runs and prints everything; returns the figures (for --json)."""
     sizes = [int(s) for s in args.sizes.split(",")]
     if any(not 1 <= s <= 1000 for s in sizes):
         raise SystemExit("--sizes: 1 to 1,000 items a batch")
@@ -838,6 +881,7 @@ async def main(args: argparse.Namespace) -> None:
     process, base, log = start_server(url, args.workers)
     monitor: asyncpg.Connection | None = None
     pool: asyncpg.Pool | None = None
+    result: Any = None
     try:
         limits = httpx.Limits(max_connections=args.clients + 2, max_keepalive_connections=8)
         async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
@@ -910,6 +954,7 @@ async def main(args: argparse.Namespace) -> None:
             for problem in (problems + sql_problems)[:20]:
                 print("  " + problem)
             show_target(rows, args.target, max(counts))
+            result = figures(rows, args)
             if not args.no_profile:
                 timings, stats, more = await in_process(url, client, pool, with_run, args.reps)
                 served = next((t for s, c, t, _ in rows if (s, c) == (1000, 1)), None)
@@ -945,6 +990,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
+    return result
 
 
 if __name__ == "__main__":
@@ -971,6 +1017,10 @@ if __name__ == "__main__":
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process part")
     parser.add_argument("--reps", type=int, default=5, help="in-process batches per layer")
     parser.add_argument("--top", type=int, default=25, help="functions listed in the profile")
-    parser.add_argument("--target", type=int, default=15_000, help="results/s at 1,000")
+    parser.add_argument("--target", type=int, default=20_000, help="results/s at 1,000")
+    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the database")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    figures_of_run = asyncio.run(main(arguments))
+    if arguments.json:
+        Path(arguments.json).write_text(json.dumps(figures_of_run, indent=1))

@@ -1,6 +1,6 @@
 """Charges per second through the whole stack, against the same SQL issued with asyncpg.
 
-    .venv/bin/python bench/charge.py [--workers 1] [--charges 2000]
+    .venv/bin/python bench/charge.py [--workers N] [--charges 2000]
                                      [--modes many:1,many:10,hot:10,hot:50] [--json FILE]
 
 Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for each mode (`many`: 50
@@ -79,7 +79,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, workers: int | None) -> tuple[subprocess.Popen, str]:
+    """`tally serve` on `url`; `workers` None: its own default (one per CPU on PostgreSQL)."""
     port = free_port()
     env = {
         **os.environ,
@@ -87,7 +88,8 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen, str]:
         "TALLY_OPERATOR_KEY": OPERATOR,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tally", "serve", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "tally", "serve", "--port", str(port)]
+        + ([] if workers is None else ["--workers", str(workers)]),
         env=env,
         cwd=tempfile.mkdtemp(),
         stdout=subprocess.DEVNULL,
@@ -182,7 +184,12 @@ AUTH = (
     ' AND "revoked_at" IS NULL LIMIT 2'
 )
 WORKBOOK = 'SELECT "id","spend_limit" FROM "workbook" WHERE "id"=$1 AND "workspace_id"=$2 LIMIT 2'
-PRICE = 'SELECT "kind","credits_units" FROM "price" WHERE "provider"=$1 AND "data_type"=$2 LIMIT 2'
+# The catalog version in force (app.catalog.store._AT): the body only when it is not the one
+# this process parsed last, which after the first charge it always is.
+PRICE = (
+    "SELECT id, CASE WHEN id = $2 THEN NULL ELSE body END AS body FROM catalog_version"
+    " WHERE effective_at <= $1 ORDER BY effective_at DESC, id DESC LIMIT 1"
+)
 CLAIM = (
     'INSERT INTO "idempotency_record" ("key","operation","request_hash","result_id",'
     '"created_at","workspace_id") VALUES ($1,$2,$3,$4,$5,$6) RETURNING "id"'
@@ -217,8 +224,9 @@ async def sql_charge(conn: asyncpg.Connection, t: Tenant, key: str, with_reads: 
     if with_reads:
         await conn.fetch(AUTH, hashlib.sha256(t.key.encode()).hexdigest())
         await conn.fetch(WORKBOOK, wb, ws)
-        await conn.fetch(PRICE, "linkedin", "profile")
     now, charge_id = datetime.now(UTC), uuid.uuid4()
+    if with_reads:
+        await conn.fetch(PRICE, now, 1)
     async with conn.transaction():
         await conn.fetch(CLAIM, key, "recordUsage", "0" * 64, str(charge_id), now, ws)
         row = await conn.fetchrow(DEBIT, ws, 1, 5000)
@@ -292,7 +300,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 rss = max(rss, rss_mb(process.pid))
             await pool.close()
         print(
-            f"PostgreSQL, {args.workers} server process(es), {os.cpu_count()} cores, "
+            f"PostgreSQL, {args.workers or 'default'} server process(es), {os.cpu_count()} cores, "
             f"{args.workspaces} workspaces for 'many'; ratio = Tally over the txn baseline"
         )
         show(results, baseline)
@@ -319,7 +327,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--workers", type=int, help="server processes (default: tally serve's, one per CPU)"
+    )
     parser.add_argument(
         "--charges", type=int, default=2000, help="per sequential mode (x2 concurrent)"
     )
