@@ -128,12 +128,13 @@ async def sample_forever(interval: float = 1.0) -> None:
             checked = loop.time()
             ready, _ = await readiness()
             DATABASE_UP.set(1 if ready else 0)
-        started = loop.time()
-        await asyncio.sleep(interval)
-        LOOP_LAG.set(max(0.0, loop.time() - started - interval))
+        # Before the sleep: a scrape right after start sees the pool and the subscriptions.
         LIVE_SUBSCRIPTIONS.set(hub.count())
         stats = pool_stats()
         if stats is not None:
             size, idle = stats
             POOL_CONNECTIONS.labels(state="in_use").set(size - idle)
             POOL_CONNECTIONS.labels(state="idle").set(idle)
+        started = loop.time()
+        await asyncio.sleep(interval)
+        LOOP_LAG.set(max(0.0, loop.time() - started - interval))

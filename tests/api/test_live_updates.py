@@ -183,6 +183,10 @@ async def test_live_the_listener_comes_back_and_wakes_everyone(api, database, li
     wb = await api.create_workbook(t.admin_key)
     name = database.url.rsplit("/", 1)[1]
     with hub.subscribe(uuid.UUID(t.id), None, Change.STATE, CAP) as mine:
+        # The notifications of the changes above may still be on their way: let them arrive
+        # first, so that the wake awaited below can only be the listener's after reconnecting.
+        while await mine.wait(1) is not Change.NONE:
+            pass
         admin = await asyncpg.connect(asyncpg_dsn(database.url))
         try:
             cut = await admin.fetchval(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -81,6 +82,12 @@ def test_metrics_are_exact_over_two_workers(two_workers, tmp_path):
     )
     assert "tally_http_request_duration_seconds_bucket" in after
     assert "tally_event_loop_lag_seconds" in after
+    # Sampled each second by each worker: the answering worker may not have sampled yet.
+    for _ in range(30):
+        if sample(after, "tally_db_pool_connections", state="idle") >= 1:
+            break
+        time.sleep(0.1)
+        after = httpx.get(f"{base}/metrics", timeout=10).text
     assert sample(after, "tally_db_pool_connections", state="idle") >= 1
     # Each worker process writes its own samples; /metrics, from either, sums them.
     workers = {p.name.split("_")[-1] for p in (tmp_path / "metrics").glob("counter_*.db")}
