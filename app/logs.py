@@ -44,9 +44,15 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []  # through the root's handler, formatted alike
         logging.getLogger(name).propagate = True
+    # One line per request is the request middleware's (tally.request, with the operation and
+    # the outcome): uvicorn's own access line would repeat it, and its protocol writes one
+    # whenever the logger has a handler, even with access_log=False.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
 
 
 def get_logger(name: str) -> Any:

@@ -51,6 +51,9 @@ def test_json_logs_carry_the_request_id_and_never_a_secret(json_server):
     assert len(records) >= 5 and all(isinstance(r, dict) for r in records)
     requests = {r["request_id"]: r for r in records if r.get("event") == "request"}
     meters = requests["req-42.a"]
+    # One line a request: uvicorn's access line does not repeat it.
+    assert [r["event"] for r in records if r.get("request_id") == "req-42.a"] == ["request"]
+    assert not [r for r in records if r.get("logger") == "uvicorn.access"]
     assert (meters["operation"], meters["workspace_id"], meters["outcome"]) == (
         "Meters",
         workspace_id,
