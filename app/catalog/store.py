@@ -59,15 +59,43 @@ def _parse(database: str, version_id: int, body: str) -> Catalog:
 
 async def catalog_at(at: datetime, conn: BaseDBAsyncClient | None = None) -> Catalog:
     """The catalog in force at `at`: one read (through `conn`, a transaction's, if given)."""
-    database = _database()
-    row = await fetch_one(conn or connection(), _AT, at, _last.get(database, -1))
+    row = await fetch_one(conn or connection(), _AT, at, last_read())
     if row is None:
         raise NoCatalog(f"no catalog is in force at {at.isoformat()}; was the database seeded?")
-    version_id = int(row["id"])
-    if row["body"] is None:  # the version read last, parsed then
-        return _parsed[(database, version_id)]
-    catalog = _parse(database, version_id, str(row["body"]))
-    _last[database] = version_id
+    return adopt(row["id"], row["body"])
+
+
+def in_force_columns(at: int, last: int) -> str:
+    """`catalog_id` and `catalog_body` as two columns of a caller's own statement, so the
+    catalog comes with a read the caller makes anyway (one round trip, not two): the version
+    in force at parameter $`at`, its body only when its id is not parameter $`last`
+    (`last_read()`). Hand both to `adopt`. Each is one index lookup, in the statement's
+    snapshot, and waits for a catalog apply as `catalog_at` does."""
+    version = (
+        f"FROM catalog_version WHERE effective_at <= ${at}"
+        " ORDER BY effective_at DESC, id DESC LIMIT 1"
+    )
+    return (
+        f"(SELECT id {version}) AS catalog_id,"
+        f" (SELECT CASE WHEN id = ${last} THEN NULL ELSE body END {version}) AS catalog_body"
+    )
+
+
+def last_read() -> int:
+    """The id of the version this process parsed last for the database in use (-1: none)."""
+    return _last.get(_database(), -1)
+
+
+def adopt(version_id: Any, body: Any) -> Catalog:
+    """The catalog of a read of the version in force: `body` None when it is the one read
+    last, which this process parsed then."""
+    if version_id is None:
+        raise NoCatalog("no catalog is in force; was the database seeded?")
+    database = _database()
+    if body is None:
+        return _parsed[(database, int(version_id))]
+    catalog = _parse(database, int(version_id), str(body))
+    _last[database] = int(version_id)
     return catalog
 
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from app import validation
-from app.catalog import AiModelSpec, PriceSpec
-from app.catalog.store import catalog_at, get_ai_model, get_price, provider_known
+from app.catalog import AiModelSpec, Catalog, PriceSpec
+from app.catalog.store import catalog_at
 from app.errors import InvalidInput
 from app.kinds import UsageKind, is_billable
 from app.models import Workspace
@@ -61,49 +61,48 @@ def _is_label(value: str) -> bool:
 
 
 class CatalogCache:
-    """The catalog in force at `at` (R40), read once per request: a batch of 1,000 charges
-    prices from one read, and a batch of free kinds from none."""
+    """The catalog in force at `at` (R40), read at most once per request: a batch of 1,000
+    charges prices from one read, and a batch of free kinds from none. `known`: the same
+    catalog, already read along with something else (app.catalog.store.in_force_columns)."""
 
-    def __init__(self, at: datetime) -> None:
+    def __init__(self, at: datetime, known: Catalog | None = None) -> None:
         self.at = at
-        self._prices: dict[tuple[str, str], PriceSpec | None] = {}
-        self._models: dict[str, AiModelSpec | None] = {}
+        self._catalog = known
+        self._prices: dict[tuple[str, str], PriceSpec | None] | None = None
+        self._models: dict[str, AiModelSpec | None] | None = None
+
+    async def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = await catalog_at(self.at)
+        return self._catalog
 
     async def preload(self, usages: Iterable[Usage]) -> None:
-        """Read the prices and models of all `usages` at once: one read for a batch instead
-        of one per distinct provider, data type and model. What the catalog lacks is cached
-        as missing, so the per-usage checks still name it."""
-        pairs: set[tuple[str, str]] = set()
-        codes: set[str] = set()
+        """Read the catalog now if any of `usages` is priced from it: the per-usage lookups
+        then read nothing."""
         for usage in usages:  # only what `cost_of` would read for a valid usage
             if not is_billable(usage.kind):
                 continue
             if usage.kind is UsageKind.AI:
-                if usage.model is not None and not usage.own_api_key:
-                    codes.add(usage.model)
-            elif usage.provider is not None and usage.data_type is not None:
-                pairs.add((usage.provider, usage.data_type))
-        # Names that are not valid labels are left to the per-usage check, which says why.
-        pairs = {p for p in pairs - self._prices.keys() if _is_label(p[0]) and _is_label(p[1])}
-        codes = {c for c in codes - self._models.keys() if _is_label(c)}
-        if not pairs and not codes:
-            return
-        catalog = await catalog_at(self.at)
-        prices = {(p.provider, p.data_type): p for p in catalog.prices}
-        models = {m.code: m for m in catalog.ai_models}
-        self._prices.update((pair, prices.get(pair)) for pair in pairs)
-        self._models.update((code, models.get(code)) for code in codes)
+                wanted = usage.model is not None and not usage.own_api_key
+            else:
+                wanted = usage.provider is not None and usage.data_type is not None
+            if wanted:
+                await self.catalog()
+                return
 
     async def price(self, provider: str, data_type: str) -> PriceSpec | None:
-        key = (provider, data_type)
-        if key not in self._prices:
-            self._prices[key] = await get_price(provider, data_type, self.at)
-        return self._prices[key]
+        if self._prices is None:
+            prices = (await self.catalog()).prices
+            self._prices = {(p.provider, p.data_type): p for p in prices}
+        return self._prices.get((provider, data_type))
 
     async def model(self, code: str) -> AiModelSpec | None:
-        if code not in self._models:
-            self._models[code] = await get_ai_model(code, self.at)
-        return self._models[code]
+        if self._models is None:
+            self._models = {m.code: m for m in (await self.catalog()).ai_models}
+        return self._models.get(code)
+
+    async def provider_known(self, provider: str) -> bool:
+        return any(p.provider == provider for p in (await self.catalog()).prices)
 
 
 async def _price(usage: Usage, catalog: CatalogCache) -> PriceSpec | None:
@@ -113,7 +112,7 @@ async def _price(usage: Usage, catalog: CatalogCache) -> PriceSpec | None:
         return None
     price = await catalog.price(usage.provider, usage.data_type)
     if price is None:
-        if not await provider_known(usage.provider, catalog.at):
+        if not await catalog.provider_known(usage.provider):
             raise InvalidInput(f"unknown provider {usage.provider!r}")
         raise InvalidInput(f"provider {usage.provider!r} has no data type {usage.data_type!r}")
     if price.kind is not usage.kind:

@@ -28,20 +28,28 @@ async def test_r04_r06_preload_holds_what_single_reads_give(database):
         Usage(UsageKind.HTTP_API_CALL, 1),
     ]
     now = datetime.now(UTC)
+    # Free kinds and the customer's own AI key read nothing.
+    free = CatalogCache(now)
+    await free.preload([usages[6], usages[8], usages[9]])
+    assert free._catalog is None
+    # Priced usages: the catalog is read once, and every lookup answers from it.
     cache = CatalogCache(now)
     await cache.preload(usages)
+    assert cache._catalog is not None
     pairs = [("linkedin", "profile"), ("hunter", "email"), ("linkedin", "email")]
-    pairs += [("nope", "profile"), ("apollo", "phone")]
-    assert cache._prices == {pair: await get_price(*pair, now) for pair in pairs}
-    assert cache._prices[("linkedin", "email")] is None
-    assert cache._prices[("hunter", "email")].credits_units == 5_000
-    assert cache._models == {code: await get_ai_model(code, now) for code in ("small", "gpt-nope")}
-    assert cache._models["gpt-nope"] is None
-    # A second preload reads only what it has not seen: the cached entries stay as they are.
-    before = dict(cache._prices)
-    await cache.preload([Usage(E, 1, "zerobounce", "email_validation"), *usages])
-    new = ("zerobounce", "email_validation")
-    assert cache._prices == {**before, new: await get_price(*new, now)}
+    pairs += [("nope", "profile"), ("apollo", "phone"), ("zerobounce", "email_validation")]
+    assert {p: await cache.price(*p) for p in pairs} == {p: await get_price(*p, now) for p in pairs}
+    assert await cache.price("linkedin", "email") is None
+    assert (await cache.price("hunter", "email")).credits_units == 5_000
+    codes = ("small", "gpt-nope")
+    assert {c: await cache.model(c) for c in codes} == {
+        c: await get_ai_model(c, now) for c in codes
+    }
+    assert await cache.model("gpt-nope") is None
+    assert await cache.provider_known("linkedin") and not await cache.provider_known("nope")
+    # A catalog read with something else (app.catalog.store.in_force_columns) is used as is.
+    known = CatalogCache(now, cache._catalog)
+    assert await known.price("apollo", "phone") == await get_price("apollo", "phone", now)
 
 
 async def test_r04_a_batch_names_the_first_item_the_catalog_lacks(api):
