@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 
 from app.errors import BadRequest
 
@@ -57,3 +57,12 @@ def renew_budget(limit: int) -> QueryBudget:
     budget = QueryBudget(limit)
     _budget.set(budget)
     return budget
+
+
+def unbudgeted_context() -> Context:
+    """A copy of the current context without a request's budget: for a task started by one
+    request that goes on to work for others (app.usage.group_commit's drainer), whose
+    statements must not count against the request that happened to start it."""
+    context = copy_context()
+    context.run(_budget.set, None)
+    return context

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app.query_budget import unbudgeted_context
 from app.usage.items import Item
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,10 @@ async def submit(workspace_id: uuid.UUID, item: Item, now: datetime, transact: T
 def _hand_over(workspace_id: uuid.UUID, lane: _Lane, transact: Transact) -> None:
     """After the lone charge: the waiting ones go in groups, or the lane closes."""
     if lane.waiting:
-        lane.drainer = lane.loop.create_task(_drain(workspace_id, lane, transact))
+        # Not in the context of the request that started it: the drainer charges other
+        # requests' items for as long as they keep coming, and its statements are theirs.
+        drain = _drain(workspace_id, lane, transact)
+        lane.drainer = lane.loop.create_task(drain, context=unbudgeted_context())
     elif _lanes.get(workspace_id) is lane:
         del _lanes[workspace_id]
 

@@ -18,6 +18,7 @@ import pytest
 from app.db import PooledConnection, connection, fetch
 from app.errors import ErrorCode, Refused
 from app.kinds import UsageKind
+from app.query_budget import query_budget
 from app.usage import charging, group_commit
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
@@ -141,6 +142,31 @@ async def test_50_concurrent_charges_run_out_exactly_in_fewer_transactions(api, 
     keys = await _keys(t.id)
     assert len(keys) == 20 and set(keys.values()) == {1}
     assert await _claims(t.id) == set(keys)  # refused keys left no trace (R13)
+
+
+async def test_sustained_charges_count_against_their_own_requests_budget(api):
+    """Each request's statements count against its own budget (app.query_budget). The
+    drainer that charges the groups is started by one request and goes on as long as charges
+    keep coming: its statements must not be that request's (they were, and past the first
+    request's 300 every group failed with BAD_REQUEST, then INTERNAL_SERVER_ERROR)."""
+    t, wb = await _left_with(api, 2_500)
+    workspace = uuid.UUID(t.id)
+    before = dict(group_commit.stats)
+
+    async def client(n: int) -> list[str]:
+        outcomes = []
+        for i in range(12):  # one request after another, as a client does
+            report = UsageReport(wb, PROFILE, f"c{n}-{i}")
+            with query_budget(12):  # a charge needs 4 to 6 statements
+                charge = await charging.charge_one(workspace, report, datetime.now(UTC))
+            outcomes.append((charge.actions, charge.credits))
+        return outcomes
+
+    answers = await asyncio.gather(*(client(n) for n in range(20)))
+    assert [a for answer in answers for a in answer] == [(1, HALF)] * 240
+    assert group_commit.stats["groups"] - before["groups"] >= 5  # groups after groups
+    assert group_commit.stats["retried"] == before["retried"]  # no group failed
+    assert await api.meters(t.admin_key) == (240, 2_380)
 
 
 async def test_one_group_answers_each_caller_in_arrival_order(api, gate):
