@@ -84,6 +84,17 @@ def charge_figures(figures: Any) -> list[Figure]:
                 None if target is None else ratio >= target,
             )
         )
+        if "empty" in found:  # the same requests without a charge: what HTTP leaves for one
+            rows.append(
+                Figure(
+                    f"  {{ __typename }}, {mode.replace('/', ', ').replace('c', ' clients')}",
+                    found["empty"],
+                    "requests/s",
+                    found["raw"],
+                    "(ceiling)",
+                    None,
+                )
+            )
     return rows
 
 

@@ -1,16 +1,19 @@
 """Charges per second through the whole stack, against the same SQL issued with asyncpg.
 
-    .venv/bin/python bench/charge.py [--workers N] [--charges 2000]
+    .venv/bin/python bench/charge.py [--workers N] [--charges 2000] [--client wire|httpx]
                                      [--modes many:1,many:10,hot:10,hot:50] [--json FILE]
 
 Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for each mode (`many`: 50
 workspaces in turn, `hot`: one workspace; `:N` concurrent clients) drives `recordUsage` over
 HTTP and prints charges/s and p50/p99 latency, and the server processes' largest resident
-memory. The baseline, in the
-same run against the same database, issues the SQL of one charge request directly with asyncpg:
-no HTTP, no GraphQL, no ORM. `txn` is the charge transaction alone; `request` adds the three
-reads a request makes first (API key, workbook, price). The load generator shares the machine's
-cores with the server, as a real client on this machine would.
+memory. The baseline, in the same run against the same database, issues the SQL of one charge
+request directly with asyncpg: no HTTP, no GraphQL, no ORM. `txn` is the charge transaction
+alone; `request` adds the two reads a request makes first (the API key; the workbook with the
+catalog version in force). `empty request` sends `{ __typename }` with the same key, clients
+and connections: the server's HTTP and GraphQL cost alone, a ceiling no charge over HTTP can
+pass. The load generator shares the machine's cores with the server; it is bench/wire.py's
+lean HTTP/1.1 client unless `--client httpx` (about a millisecond of CPU a request that the
+server would otherwise have).
 """
 
 from __future__ import annotations
@@ -35,9 +38,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.wire import Wire
+
 OPERATOR = "tly_op_bench"
 RECORD = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) {
   __typename ... on Charge { id } ... on Refusal { code } } }"""
+EMPTY = "{ __typename }"
 
 
 @dataclass
@@ -87,14 +94,16 @@ def start_server(url: str, workers: int | None) -> tuple[subprocess.Popen, str]:
         "TALLY_DATABASE_URL": url,
         "TALLY_OPERATOR_KEY": OPERATOR,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tally", "serve", "--port", str(port)]
-        + ([] if workers is None else ["--workers", str(workers)]),
-        env=env,
-        cwd=tempfile.mkdtemp(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The server's log: TALLY_BENCH_SERVER_LOG, else nowhere. The child keeps its own copy.
+    with open(os.environ.get("TALLY_BENCH_SERVER_LOG", os.devnull), "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tally", "serve", "--port", str(port)]
+            + ([] if workers is None else ["--workers", str(workers)]),
+            env=env,
+            cwd=tempfile.mkdtemp(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -158,8 +167,18 @@ async def make_tenant(client: httpx.AsyncClient, plan: str) -> Tenant:
     return Tenant(created["createWorkspace"]["workspace"]["id"], key, wb["createWorkbook"]["id"])
 
 
+Send = Callable[[str, dict, str], Awaitable[dict]]  # (query, variables, key) -> data
+
+
+def sender(client: httpx.AsyncClient, wire: Wire | None) -> Send:
+    """How the measured requests go: over bench/wire.py's lean client, or httpx."""
+    if wire is not None:
+        return wire.graphql
+    return lambda query, variables, key: gql(client, query, variables, key)
+
+
 async def http_mode(
-    client: httpx.AsyncClient, name: str, tenants: list[Tenant], total: int, clients: int
+    send: Send, name: str, tenants: list[Tenant], total: int, clients: int
 ) -> Result:
     async def one(n: int) -> None:
         t = tenants[n % len(tenants)]
@@ -171,8 +190,22 @@ async def http_mode(
             "results": 1,
             "idempotencyKey": f"{name}-{n}",
         }
-        data = await gql(client, RECORD, {"i": payload}, t.key)
+        data = await send(RECORD, {"i": payload}, t.key)
         assert data["recordUsage"]["__typename"] == "Charge", data
+
+    seconds, latencies = await drive(total, clients, one)
+    return Result(name, total, seconds, latencies)
+
+
+async def empty_mode(
+    send: Send, name: str, tenants: list[Tenant], total: int, clients: int
+) -> Result:
+    """The same requests' cost without the charge: `{ __typename }` with the same key, through
+    the same server, client and connections. No charge over HTTP can go faster than this."""
+
+    async def one(n: int) -> None:
+        data = await send(EMPTY, {}, tenants[n % len(tenants)].key)
+        assert data == {"__typename": "Query"}, data
 
     seconds, latencies = await drive(total, clients, one)
     return Result(name, total, seconds, latencies)
@@ -183,12 +216,15 @@ AUTH = (
     'SELECT "id","workspace_id","role" FROM "api_key" WHERE "key_hash"=$1'
     ' AND "revoked_at" IS NULL LIMIT 2'
 )
-WORKBOOK = 'SELECT "id","spend_limit" FROM "workbook" WHERE "id"=$1 AND "workspace_id"=$2 LIMIT 2'
-# The catalog version in force (app.catalog.store._AT): the body only when it is not the one
-# this process parsed last, which after the first charge it always is.
-PRICE = (
-    "SELECT id, CASE WHEN id = $2 THEN NULL ELSE body END AS body FROM catalog_version"
-    " WHERE effective_at <= $1 ORDER BY effective_at DESC, id DESC LIMIT 1"
+# The workbook with the catalog version in force (app.catalog.store.in_force_columns): the body
+# only when it is not the one this process parsed last, which after the first charge it is.
+_VERSION = (
+    "FROM catalog_version WHERE effective_at <= $1 ORDER BY effective_at DESC, id DESC LIMIT 1"
+)
+WORKBOOK = (
+    f"SELECT id, id AS workbook_id, (SELECT id {_VERSION}) AS catalog_id,"
+    f" (SELECT CASE WHEN id = $2 THEN NULL ELSE body END {_VERSION}) AS catalog_body"
+    " FROM workbook WHERE workspace_id = $3 AND id IN ($4)"
 )
 CLAIM = (
     'INSERT INTO "idempotency_record" ("key","operation","request_hash","result_id",'
@@ -221,12 +257,10 @@ LEDGER = (
 
 async def sql_charge(conn: asyncpg.Connection, t: Tenant, key: str, with_reads: bool) -> None:
     ws, wb = uuid.UUID(t.workspace_id), uuid.UUID(t.workbook_id)
-    if with_reads:
-        await conn.fetch(AUTH, hashlib.sha256(t.key.encode()).hexdigest())
-        await conn.fetch(WORKBOOK, wb, ws)
     now, charge_id = datetime.now(UTC), uuid.uuid4()
     if with_reads:
-        await conn.fetch(PRICE, now, 1)
+        await conn.fetch(AUTH, hashlib.sha256(t.key.encode()).hexdigest())
+        await conn.fetch(WORKBOOK, now, 1, str(ws), str(wb))
     async with conn.transaction():
         await conn.fetch(CLAIM, key, "recordUsage", "0" * 64, str(charge_id), now, ws)
         row = await conn.fetchrow(DEBIT, ws, 1, 5000)
@@ -277,7 +311,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             hot = [await make_tenant(client, "enterprise")]
             sql_many = [await make_tenant(client, "launch") for _ in range(args.workspaces)]
             sql_hot = [await make_tenant(client, "enterprise")]
-            await http_mode(client, "warmup", many, 200, args.clients)
+            wire = Wire(base) if args.client == "wire" else None
+            send = sender(client, wire)
+            await http_mode(send, "warmup", many, 200, args.clients)
             pool = await asyncpg.create_pool(dsn, min_size=most, max_size=most)
             await sql_mode(pool, "sql warmup", sql_many, 200, args.clients, True)
             results: list[Result] = []
@@ -295,22 +331,30 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                     if not reads:
                         baseline[mode] = r
                 results.append(
-                    await http_mode(client, f"tally http:{mode}", http_tenants, n, clients)
+                    await empty_mode(send, f"empty request:{mode}", http_tenants, n, clients)
+                )
+                results.append(
+                    await http_mode(send, f"tally http:{mode}", http_tenants, n, clients)
                 )
                 rss = max(rss, rss_mb(process.pid))
             await pool.close()
+            if wire is not None:
+                await wire.close()
         print(
             f"PostgreSQL, {args.workers or 'default'} server process(es), {os.cpu_count()} cores, "
-            f"{args.workspaces} workspaces for 'many'; ratio = Tally over the txn baseline"
+            f"{args.workspaces} workspaces for 'many', client {args.client}; "
+            "ratio = over the txn baseline"
         )
         show(results, baseline)
         print(f"server resident memory, largest process, sampled after each mode: {rss:.0f} MB")
+        empty = {r.name.split(":")[-1]: r.rate for r in results if r.name.startswith("empty")}
         summary = {
             r.name.split(":")[-1]: {
                 "tally": r.rate,
                 "raw": baseline[r.name.split(":")[-1]].rate,
                 "p50_ms": r.pct(0.5),
                 "p99_ms": r.pct(0.99),
+                "empty": empty[r.name.split(":")[-1]],
             }
             for r in results
             if r.name.startswith("tally")
@@ -338,6 +382,12 @@ if __name__ == "__main__":
         "--modes",
         default="many:1,many:10,hot:10,hot:50",
         help="workspaces:clients, comma-separated (many = --workspaces of them, hot = one)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("wire", "httpx"),
+        default="wire",
+        help="the measured requests' client: bench/wire.py's lean one (default) or httpx",
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--workspaces", type=int, default=50, help="workspaces for 'many'")
