@@ -1,12 +1,12 @@
 """Workspaces renewed per second by the sweep, against a set-based raw SQL sweep with asyncpg.
 
     .venv/bin/python bench/renewals.py [--workspaces 100000] [--batch 100] [--schedulers 1|2]
-                                       [--lanes 2] [--json FILE]
+                                       [--lanes 4] [--json FILE]
 
 Seeds `--workspaces` launch workspaces on a fresh PostgreSQL database with SQL (each one cycle
 due: a monthly renewal with an Actions expiry, a grant and a rollover cap), then times the
 sweep exactly as `tally jobs run renewals` runs it (`app.plans.renewals.sweep`, set-based on
-PostgreSQL: app.plans.renewal_batch, `--lanes` batches in flight, 2 by default as in the
+PostgreSQL: app.plans.renewal_batch, `--lanes` batches in flight, 4 by default as in the
 sweep). With `--schedulers 2` two processes sweep the same population at once; the time is
 from the start signal (sent once every process has imported and connected) until all have
 finished.

@@ -41,7 +41,10 @@ from app.runs.service import release_all_holds
 log = logging.getLogger("tally.renewals")
 
 DEFAULT_BATCH = 100
-LANES = 2
+# Batches in flight at once in one process, each its own transaction and connection: while one
+# is planned in Python the others are written. bench/renewals.py at 100,000 due workspaces on a
+# 2-core machine, one process: 17.7 s with 2, 12.3 s with 3, 11.9 s with 4.
+LANES = 4
 
 
 @dataclass
@@ -135,8 +138,8 @@ async def sweep(
                 return
             _count(result, steps, len(ids), on_progress)
 
-    # Set-based, a batch is planned in Python while the one before is written: two batches
-    # in flight, each its own transaction, claimed as two schedulers claim theirs.
+    # Set-based, a batch is planned in Python while the ones before are written: LANES
+    # batches in flight, each its own transaction, claimed as that many schedulers claim theirs.
     await asyncio.gather(*(lane() for _ in range(lanes if set_based else 1)))
     for workspace_id in await _still_due(now, scope, skip):
         steps = [await _advance_alone(workspace_id, now, catalogs, result, skip)]
