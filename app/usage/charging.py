@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from app import locks, validation
 from app.catalog import Catalog
-from app.catalog.store import adopt, in_force_columns, last_read
+from app.catalog.store import adopt, catalog_at, in_force_columns, last_read
 from app.db import connection, fetch, in_list
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.events import watch
@@ -98,6 +98,8 @@ async def _prepared(
         item.report = _normalized(item, workbooks, runs, now)
         item.fingerprint = request_hash(OPERATION, item.report)
     await _price(workspace_id, items, CatalogCache(now, catalog))
+    for item in items:
+        item.priced_at, item.catalog = now, catalog
     return items
 
 
@@ -106,6 +108,10 @@ async def transact(
 ) -> None:
     """Prepared items, each decided in order in one transaction; their outcomes set.
     `one_by_one`: events fire as if each item had been charged alone (app.events.steps)."""
+    if one_by_one:
+        pending = await _alone_if_repriced(workspace_id, pending, now)
+        if not pending:
+            return
     async with in_transaction() as conn:
         claimed = first_of_each_key(pending)
         rows = None
@@ -118,6 +124,27 @@ async def transact(
         fresh = [i for i in pending if i.report.idempotency_key not in taken]
         await _charge(conn, workspace_id, fresh, now, rows, one_by_one)
     await replay(workspace_id, [i for i in pending if i.report.idempotency_key in taken])
+
+
+async def _alone_if_repriced(
+    workspace_id: uuid.UUID, items: list[Item], now: datetime
+) -> list[Item]:
+    """A group of app.usage.group_commit is recorded at its latest arrival's instant, `now`.
+    An item priced for an earlier instant, when another catalog version is in force at `now`
+    (R40: a charge is priced by the catalog of the instant it is recorded at), is charged
+    alone first, at the instant it was priced for; the others are returned for the group."""
+    earlier = [i for i in items if i.priced_at is not None and i.priced_at != now]
+    if not earlier:
+        return items
+    # The group's instant is its latest arrival's, priced then: its catalog, without a read.
+    latest = [i.catalog for i in items if i.priced_at == now]
+    catalog = latest[0] if latest and latest[0] is not None else await catalog_at(now)
+    stale = [i for i in earlier if i.catalog is not catalog]
+    for item in stale:
+        assert item.priced_at is not None
+        await transact(workspace_id, [item], item.priced_at)
+    alone = {id(i) for i in stale}
+    return [i for i in items if id(i) not in alone]
 
 
 def _with_label(item: Item, error: InvalidInput | NotFound) -> InvalidInput | NotFound:

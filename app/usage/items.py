@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from app.catalog import Catalog
 from app.errors import Refused
 from app.events.watch import Watched
 
@@ -76,6 +77,8 @@ class Item:
     charge_id: uuid.UUID = field(default_factory=uuid.uuid4)
     outcome: Outcome | None = None
     first: Item | None = None  # an earlier item of the batch with the same key
+    priced_at: datetime | None = None  # the instant `cost` was priced for (R40)
+    catalog: Catalog | None = None  # the catalog in force then, as read
 
 
 @dataclass

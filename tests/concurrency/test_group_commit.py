@@ -11,10 +11,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
+from app.catalog.changes import apply_catalog
+from app.clock import utcnow
 from app.db import PooledConnection, connection, fetch
 from app.errors import ErrorCode, Refused
 from app.kinds import UsageKind
@@ -22,6 +25,7 @@ from app.query_budget import query_budget
 from app.usage import charging, group_commit
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
+from tests.api.test_r40_catalog_changes import DEFAULT, year
 from tests.concurrency.test_r06_concurrent_runs import charge_all, profile
 from tests.helpers import adjust_credits, ledger_rows, new_key
 
@@ -167,6 +171,41 @@ async def test_sustained_charges_count_against_their_own_requests_budget(api):
     assert group_commit.stats["groups"] - before["groups"] >= 5  # groups after groups
     assert group_commit.stats["retried"] == before["retried"]  # no group failed
     assert await api.meters(t.admin_key) == (240, 2_380)
+
+
+async def test_a_group_across_a_catalog_change_prices_each_charge_at_its_instant(api, gate):
+    """R40 in a group: a group is recorded at its latest arrival's instant. A charge priced
+    before a new catalog version's instant, queued in a group whose instant is after it, was
+    recorded after the instant at the old price (the e2e R40 test caught one). It is charged
+    alone, at the instant it was priced for; the rest of the group goes together."""
+    with year(2111):  # a year no other test uses: the version applied here stays
+        t, wb = await _left_with(api, 100)
+        ws = uuid.UUID(t.id)
+        instant = datetime(2111, 1, 1, 11, tzinfo=UTC)
+        old = 'data_type = "profile"\nkind = "ENRICHMENT"\ncredits = "0.5"'
+        dearer = DEFAULT.replace(old, old.replace('"0.5"', '"0.75"'))
+        assert dearer != DEFAULT
+        try:
+            await apply_catalog(dearer, instant, utcnow)
+            at = [instant - timedelta(minutes=2), instant - timedelta(seconds=1)]
+            at += [instant, instant + timedelta(seconds=1)]
+            reports = [_report(wb) for _ in at]
+            tasks = [asyncio.create_task(_charge_at(ws, reports[0], at[0]))]
+            await _queued(ws, 0)
+            for n in range(1, len(at)):
+                tasks.append(asyncio.create_task(_charge_at(ws, reports[n], at[n])))
+                await _queued(ws, n)
+            gate.set()
+            charges = await asyncio.gather(*tasks)
+        finally:
+            await apply_catalog(DEFAULT, datetime(2111, 12, 31, tzinfo=UTC), utcnow)
+    got = [(c.created_at, c.credits) for c in charges]
+    assert got == [(at[0], HALF), (at[1], HALF), (at[3], 7_500), (at[3], 7_500)]
+    assert await api.meters(t.admin_key) == (4, Decimal("97.5"))
+
+
+async def _charge_at(workspace_id: uuid.UUID, report: UsageReport, now: datetime) -> object:
+    return await charging.charge_one(workspace_id, report, now)
 
 
 async def test_one_group_answers_each_caller_in_arrival_order(api, gate):
