@@ -15,15 +15,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict
+from typing import TypedDict
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app import locks, validation
-from app.catalog import Catalog
-from app.catalog.store import adopt, catalog_at, in_force_columns, last_read
-from app.db import connection, fetch, in_list
+from app.catalog.store import catalog_at
+from app.db import connection
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.events import watch
 from app.events.steps import Steps
@@ -47,6 +46,7 @@ from app.usage.items import (
     as_datetime,
     parse_uuid,
 )
+from app.usage.owned import Owned, runs_of, workbooks_of
 from app.usage.pricing import Cost
 from app.usage.rows import RUN_COLUMNS, WORKBOOK_COLUMNS, WORKSPACE_COLUMNS, claim_and_lock
 from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
@@ -92,8 +92,8 @@ async def _prepared(
     """The reports checked, spelled one way and priced, before any transaction."""
     single = len(reports) == 1
     items = [Item(r, "" if single else f"items[{i}]: ") for i, r in enumerate(reports)]
-    workbooks, catalog = await _workbooks(workspace_id, items, now)
-    runs = await _runs(workspace_id, items)
+    workbooks, catalog = await workbooks_of(workspace_id, items, now)
+    runs = await runs_of(workspace_id, items)
     for item in items:
         item.report = _normalized(item, workbooks, runs, now)
         item.fingerprint = request_hash(OPERATION, item.report)
@@ -161,76 +161,8 @@ class _Respelled(TypedDict, total=False):
     table_id: str | None
 
 
-class _Owned(NamedTuple):
-    """What a report's workbook or run must be checked against before anything is charged."""
-
-    id: str
-    workbook_id: str  # a workbook's own id
-    table_id: str | None = None
-    created_at: datetime | None = None  # a run's start (R23)
-
-
-async def _workbooks(
-    workspace_id: uuid.UUID, items: list[Item], now: datetime
-) -> tuple[dict[str, _Owned], Catalog]:
-    """The items' workbooks, and the catalog in force at `now` (R40) read with them: one
-    round trip for both."""
-    raw = [item.report.workbook_id for item in items]
-    select = f"SELECT id, id AS workbook_id, {in_force_columns(1, 2)} FROM workbook"
-    found: list[dict[str, Any]] = []
-    owned = await _owned(select, workspace_id, raw, "workbook", [now, last_read()], found)
-    return owned, adopt(found[0]["catalog_id"], found[0]["catalog_body"])
-
-
-async def _runs(workspace_id: uuid.UUID, items: list[Item]) -> dict[str, _Owned]:
-    raw = [item.report.run_id for item in items if item.report.run_id is not None]
-    if not raw:
-        return {}
-    select = "SELECT id, workbook_id, table_id, created_at FROM run"
-    return await _owned(select, workspace_id, raw, "run")
-
-
-async def _owned(
-    select: str,
-    workspace_id: uuid.UUID,
-    raw_ids: list[str],
-    what: str,
-    first: list[Any] | None = None,
-    rows_out: list[dict[str, Any]] | None = None,
-) -> dict[str, _Owned]:
-    """Rows of the caller's workspace by id as the client spelled it; any other is NOT_FOUND.
-    Plain SQL, not the ORM's query builder: about 200 µs of CPU less a read, and a one-item
-    request makes two of these. `first`: `select`'s own parameters ($1, $2, ...), before
-    ours; `rows_out` receives the rows as read."""
-    ids = {raw: str(validation.object_id(raw, what)) for raw in set(raw_ids)}
-    wanted = sorted(set(ids.values()))
-    own = len(first or [])
-    rows = await fetch(
-        connection(),
-        f"{select} WHERE workspace_id = ${own + 1} AND id IN ({in_list(wanted, own + 2)})",
-        *(first or []),
-        str(workspace_id),
-        *wanted,
-    )
-    if rows_out is not None:
-        rows_out.extend(rows)
-    found = {
-        str(r["id"]): _Owned(
-            str(r["id"]),
-            str(r["workbook_id"]),
-            r.get("table_id"),
-            as_datetime(r.get("created_at")),
-        )
-        for r in rows
-    }
-    for raw, parsed in ids.items():
-        if parsed not in found:
-            raise NotFound(f"{what} {raw} not found")
-    return {raw: found[parsed] for raw, parsed in ids.items()}
-
-
 def _normalized(
-    item: Item, workbooks: dict[str, _Owned], runs: dict[str, _Owned], now: datetime
+    item: Item, workbooks: dict[str, Owned], runs: dict[str, Owned], now: datetime
 ) -> UsageReport:
     """Validate, and spell ids one way so a retry's fingerprint matches however it wrote them."""
     report = item.report

@@ -1,0 +1,84 @@
+"""The workbooks and runs a usage report names, read as the caller's own before anything is
+charged (any other is NOT_FOUND); the workbooks' read also brings the catalog version in force
+(R40), so a charge makes one read for both."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from app import validation
+from app.catalog import Catalog
+from app.catalog.store import adopt, in_force_columns, last_read
+from app.db import connection, fetch, in_list
+from app.errors import NotFound
+from app.usage.items import Item, as_datetime
+
+
+class Owned(NamedTuple):
+    """What a report's workbook or run must be checked against before anything is charged."""
+
+    id: str
+    workbook_id: str  # a workbook's own id
+    table_id: str | None = None
+    created_at: datetime | None = None  # a run's start (R23)
+
+
+async def workbooks_of(
+    workspace_id: uuid.UUID, items: list[Item], now: datetime
+) -> tuple[dict[str, Owned], Catalog]:
+    """The items' workbooks, and the catalog in force at `now` (R40) read with them: one
+    round trip for both."""
+    raw = [item.report.workbook_id for item in items]
+    select = f"SELECT id, id AS workbook_id, {in_force_columns(1, 2)} FROM workbook"
+    found: list[dict[str, Any]] = []
+    owned = await _owned(select, workspace_id, raw, "workbook", [now, last_read()], found)
+    return owned, adopt(found[0]["catalog_id"], found[0]["catalog_body"])
+
+
+async def runs_of(workspace_id: uuid.UUID, items: list[Item]) -> dict[str, Owned]:
+    raw = [item.report.run_id for item in items if item.report.run_id is not None]
+    if not raw:
+        return {}
+    select = "SELECT id, workbook_id, table_id, created_at FROM run"
+    return await _owned(select, workspace_id, raw, "run")
+
+
+async def _owned(
+    select: str,
+    workspace_id: uuid.UUID,
+    raw_ids: list[str],
+    what: str,
+    first: list[Any] | None = None,
+    rows_out: list[dict[str, Any]] | None = None,
+) -> dict[str, Owned]:
+    """Rows of the caller's workspace by id as the client spelled it; any other is NOT_FOUND.
+    Plain SQL, not the ORM's query builder: about 200 µs of CPU less a read, and a one-item
+    request makes two of these. `first`: `select`'s own parameters ($1, $2, ...), before
+    ours; `rows_out` receives the rows as read."""
+    ids = {raw: str(validation.object_id(raw, what)) for raw in set(raw_ids)}
+    wanted = sorted(set(ids.values()))
+    own = len(first or [])
+    rows = await fetch(
+        connection(),
+        f"{select} WHERE workspace_id = ${own + 1} AND id IN ({in_list(wanted, own + 2)})",
+        *(first or []),
+        str(workspace_id),
+        *wanted,
+    )
+    if rows_out is not None:
+        rows_out.extend(rows)
+    found = {
+        str(r["id"]): Owned(
+            str(r["id"]),
+            str(r["workbook_id"]),
+            r.get("table_id"),
+            as_datetime(r.get("created_at")),
+        )
+        for r in rows
+    }
+    for raw, parsed in ids.items():
+        if parsed not in found:
+            raise NotFound(f"{what} {raw} not found")
+    return {raw: found[parsed] for raw, parsed in ids.items()}
