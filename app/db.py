@@ -52,9 +52,14 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
     def get_reset_query(self) -> str:
         return ""
 
-    # Every statement counts against the request's budget (app.query_budget).
+    # Every statement counts against the request's budget (app.query_budget), but for
+    # transaction control: a budget that ran out at asyncpg's BEGIN raised inside tortoise's
+    # `in_transaction` before it was entered, so its pooled connection was never released (60
+    # such requests left the pool empty and every later request waiting). Every transaction
+    # holds at least one counted statement, so the bound still holds.
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        count_query()
+        if not (args and _is_control(args[0])):
+            count_query()
         return await super().execute(*args, **kwargs)
 
     async def executemany(self, *args: Any, **kwargs: Any) -> Any:
@@ -72,6 +77,13 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
     async def fetchval(self, *args: Any, **kwargs: Any) -> Any:
         count_query()
         return await super().fetchval(*args, **kwargs)
+
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def _is_control(query: Any) -> bool:
+    return isinstance(query, str) and query.lstrip()[:9].upper().startswith(_CONTROL)
 
 
 def tortoise_config(url: str) -> dict[str, Any]:

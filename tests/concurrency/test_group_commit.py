@@ -19,7 +19,7 @@ import pytest
 from app.catalog.changes import apply_catalog
 from app.clock import utcnow
 from app.db import PooledConnection, connection, fetch
-from app.errors import ErrorCode, Refused
+from app.errors import BadRequest, ErrorCode, Refused
 from app.kinds import UsageKind
 from app.query_budget import query_budget
 from app.usage import charging, group_commit
@@ -206,6 +206,28 @@ async def test_a_group_across_a_catalog_change_prices_each_charge_at_its_instant
 
 async def _charge_at(workspace_id: uuid.UUID, report: UsageReport, now: datetime) -> object:
     return await charging.charge_one(workspace_id, report, now)
+
+
+async def test_a_budget_that_ends_at_begin_releases_the_connection(api):
+    """A request whose statement budget runs out where a transaction begins is refused
+    (BAD_REQUEST) and gives its pooled connection back: 60 of them (more than the pool holds)
+    left every later request waiting for a connection before."""
+    t, wb = await _left_with(api, 100)
+    ws = uuid.UUID(t.id)
+
+    async def refused(n: int) -> None:
+        with pytest.raises(BadRequest), query_budget(1):  # the workbook read, then BEGIN
+            await charging.charge_one(ws, UsageReport(wb, PROFILE, f"r{n}"), datetime.now(UTC))
+
+    for n in range(60):
+        await asyncio.wait_for(asyncio.create_task(refused(n)), 5)  # a task each, as requests
+
+    async def charged(n: int) -> object:
+        return await charging.charge_one(ws, UsageReport(wb, PROFILE, f"c{n}"), datetime.now(UTC))
+
+    charges = await asyncio.wait_for(asyncio.gather(*(charged(n) for n in range(30))), 20)
+    assert [c.credits for c in charges] == [HALF] * 30
+    assert await api.meters(t.admin_key) == (30, Decimal("85"))
 
 
 async def test_one_group_answers_each_caller_in_arrival_order(api, gate):
