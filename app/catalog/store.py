@@ -283,10 +283,6 @@ async def get_price(provider: str, data_type: str, at: datetime) -> PriceSpec | 
     return (await get_prices({(provider, data_type)}, at)).get((provider, data_type))
 
 
-async def provider_known(provider: str, at: datetime) -> bool:
-    return any(p.provider == provider for p in (await catalog_at(at)).prices)
-
-
 async def list_ai_models(at: datetime) -> list[AiModelSpec]:
     return sorted((await catalog_at(at)).ai_models, key=lambda m: m.code)
 

@@ -52,14 +52,6 @@ def check_usage(usage: Usage, count_field: str = "results") -> None:
             raise InvalidInput("AI usage needs a model from the catalog (or ownApiKey: true)")
 
 
-def _is_label(value: str) -> bool:
-    try:
-        validation.label(value, "")
-    except InvalidInput:
-        return False
-    return True
-
-
 class CatalogCache:
     """The catalog in force at `at` (R40), read at most once per request: a batch of 1,000
     charges prices from one read, and a batch of free kinds from none. `known`: the same

@@ -173,7 +173,7 @@ async def test_sustained_charges_count_against_their_own_requests_budget(api):
     assert await api.meters(t.admin_key) == (240, 2_380)
 
 
-async def test_a_group_across_a_catalog_change_prices_each_charge_at_its_instant(api, gate):
+async def test_r40_a_group_across_a_catalog_change_prices_each_charge_at_its_instant(api, gate):
     """R40 in a group: a group is recorded at its latest arrival's instant. A charge priced
     before a new catalog version's instant, queued in a group whose instant is after it, was
     recorded after the instant at the old price (the e2e R40 test caught one). It is charged
