@@ -33,7 +33,7 @@ from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.tracing import configure_tracing, shutdown_tracing
 from app.webhooks.delivery import DeliveryWorker
-from graphql_schema import persisted
+from graphql_schema import perf, persisted
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -42,6 +42,7 @@ from graphql_schema.gc_tuning import tune_gc
 from graphql_schema.http_errors import RETRY_AFTER_SECONDS, error_response, request_status
 from graphql_schema.http_limits import BodyLimit
 from graphql_schema.ide import ide_asset, ide_response
+from graphql_schema.perf import http as fast_http
 from graphql_schema.request_context import RequestContext, note
 from graphql_schema.schema import schema_for
 from graphql_schema.websocket import LiveSocketAdapter, LiveSocketHandler, accept_key
@@ -66,6 +67,7 @@ class TallyGraphQL(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.max_subscriptions_per_key,
         )
         self.settings = settings
+        self.fast_http = perf.http_enabled(settings.fast_paths)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -104,11 +106,14 @@ class TallyGraphQL(GraphQL[Context, None]):
         """The request's data, its query found by hash for a persisted query (APQ)."""
         data = await super().parse_http_body(request)
         if isinstance(data, GraphQLRequestData):
-            try:
-                return persisted.resolve(data)
-            except persisted.PersistedQueryInvalid as error:
-                raise HTTPException(400, str(error)) from None
+            return self.resolve_request(data)
         return data
+
+    def resolve_request(self, data: GraphQLRequestData) -> GraphQLRequestData:
+        try:
+            return persisted.resolve(data)
+        except persisted.PersistedQueryInvalid as error:
+            raise HTTPException(400, str(error)) from None
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """strawberry answers requests it cannot read with plain text; Tally answers them in
@@ -117,6 +122,8 @@ class TallyGraphQL(GraphQL[Context, None]):
             return await super().run(request, context, root_value)
         try:
             with query_budget(self.settings.max_queries):
+                if self.fast_http and fast_http.eligible(request):
+                    return await fast_http.answer(self, request)
                 return await super().run(request, context, root_value)
         except persisted.PersistedQueryNotFound:
             # Apollo's convention: 200 and never cached, so the client's retry with the query

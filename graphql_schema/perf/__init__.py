@@ -1,5 +1,6 @@
 """Fast paths past strawberry's and graphql-core's public API, fenced here with an off switch.
 
+`http` answers a POST of JSON without strawberry's request handling for every transport;
 `output` completes objects of plain leaf fields without graphql-core's per-field walk, and
 `variables` coerces list variables with code compiled once per type; both override methods of
 graphql-core's ExecutionContext (`execute_fields`, `complete_list_value`, `build`) that are not
@@ -44,6 +45,12 @@ def install(mode: Mode) -> type[ExecutionContext] | None:
     from graphql_schema.perf.output import FastOutputExecutionContext
 
     return FastOutputExecutionContext
+
+
+def http_enabled(mode: Mode) -> bool:
+    """Whether a POST of JSON is answered by `http.answer` (also under verify, so the suite
+    runs it; tests/api/test_fast_http.py compares it with strawberry's own answers)."""
+    return mode != "off" and not _unexpected_versions()
 
 
 def _unexpected_versions() -> list[str]:

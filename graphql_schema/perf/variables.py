@@ -24,6 +24,8 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLSchema,
+    ListTypeNode,
+    NonNullTypeNode,
     Undefined,
     get_operation_ast,
     is_input_object_type,
@@ -175,7 +177,11 @@ def fast_list_variables(
         value = raw.get(name, Undefined)
         if value is Undefined or value is None:
             continue  # defaults and nulls: graphql-core's own cheap path
-        coerce = _coercer_for(schema, print_ast(definition.type))
+        spelled = definition.type
+        inner = spelled.type if isinstance(spelled, NonNullTypeNode) else spelled
+        if not isinstance(inner, ListTypeNode):
+            continue  # not a list: graphql-core's own path, without printing the type
+        coerce = _coercer_for(schema, print_ast(spelled))
         if coerce is None:
             continue
         try:

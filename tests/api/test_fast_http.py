@@ -1,0 +1,135 @@
+"""The fenced HTTP fast path (graphql_schema.perf.http) answers every POST of JSON exactly as
+strawberry's own request handling does: status, headers a client reads, and body, for requests
+well-formed and not. The same requests go to an app with the fast paths on and one with them off
+(TALLY_FAST_PATHS=off), over one database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from graphql_schema.asgi import create_app
+from graphql_schema.perf import http as fast_http
+from tests.helpers import Api
+
+OPERATOR = {"Authorization": "Bearer tly_op_test-operator-key"}
+JSON = {"content-type": "application/json"}
+READ_HEADERS = ("content-type", "cache-control", "retry-after")
+ALIASES = "{ " + " ".join(f"a{n}: plans {{ code }}" for n in range(40)) + " }"
+TWO_OPERATIONS = "query A { plans { code } } query B { plans { name } }"
+SUBSCRIBE = "subscription { workspaceUpdated { id } }"
+
+
+VARIABLES = "query($k: [String!]) { plans { code } priceCatalog { provider } }"
+WRONG_TYPE = "query($c: Boolean!) { plans { code @include(if: $c) } }"
+REFUSED = """mutation { recordUsage(input: {workbookId: "x", kind: SIGNAL, results: 1,
+  idempotencyKey: "k"}) { __typename } }"""
+UNKNOWN_HASH = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+WRONG_HASH = {"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}}
+PLANS = "{ plans { code } }"
+CHARSET = {**OPERATOR, "content-type": "application/json; charset=utf-8"}
+
+
+def case(name: str, content: Any, headers: dict[str, str] = OPERATOR, fast: bool = True) -> Any:
+    """A request: its body (bytes as they are, anything else as JSON), its headers beside
+    Content-Type: application/json, and whether the fast path answers it."""
+    raw = content if isinstance(content, bytes) else json.dumps(content).encode()
+    return pytest.param(raw, headers, fast, id=name)
+
+
+CASES = [
+    case("a query", {"query": "{ plans { code name } }"}),
+    case("charset", {"query": PLANS}, CHARSET),
+    case("no key", {"query": "{ workspace { id } }"}, {}),
+    case("a wrong key", {"query": "{ workspace { id } }"}, {"Authorization": "Bearer tly_x"}),
+    case("variables", {"query": VARIABLES, "variables": {"k": ["a"]}}),
+    case("a variable of the wrong type", {"query": WRONG_TYPE, "variables": {"c": 5}}),
+    case("null variables", {"query": PLANS, "variables": None}),
+    case("malformed JSON", b'{"query": '),
+    case("not UTF-8", b'{"query": "\xff"}'),
+    case("a list", [{"query": PLANS}]),
+    case("a number", b"5"),
+    case("query not a string", {"query": 5}),
+    case("variables not an object", {"query": PLANS, "variables": []}),
+    case("extensions not an object", {"query": PLANS, "extensions": "x"}),
+    case("no query", {}),
+    case("a syntax error", {"query": "{ plans { code "}),
+    case("an unknown field", {"query": "{ plans { nope } }"}),
+    case("too many aliases", {"query": ALIASES}),
+    case("two operations, no name", {"query": TWO_OPERATIONS}),
+    case("two operations, named", {"query": TWO_OPERATIONS, "operationName": "B"}),
+    case("an unknown operation name", {"query": TWO_OPERATIONS, "operationName": "C"}),
+    case("a subscription", {"query": SUBSCRIBE}),
+    case("a mutation refused", {"query": REFUSED}, {}),
+    case("an unknown persisted hash", {"extensions": UNKNOWN_HASH}),
+    case("a persisted hash not the query's", {"query": PLANS, "extensions": WRONG_HASH}),
+    case("text/plain", {"query": PLANS}, {**OPERATOR, "content-type": "text/plain"}, fast=False),
+    case(
+        "a streaming accept", {"query": PLANS}, {**OPERATOR, "accept": "text/event-stream"}, False
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+async def both(settings) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    clients = []
+    for mode in ("on", "off"):
+        app = create_app(replace(settings, fast_paths=mode), manage_database=False)
+        transport = httpx.ASGITransport(app=app)
+        clients.append(httpx.AsyncClient(transport=transport, base_url="http://tally.test"))
+    yield clients[0], clients[1]
+    for client in clients:
+        await client.aclose()
+
+
+def seen(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
+    headers = {name: response.headers.get(name) for name in READ_HEADERS}
+    try:
+        content: Any = response.json()
+    except ValueError:
+        content = response.text
+    return response.status_code, headers, content
+
+
+@pytest.mark.parametrize(("content", "headers", "fast"), CASES)
+async def test_the_fast_path_answers_as_strawberry_does(both, monkeypatch, content, headers, fast):
+    taken = []
+    original = fast_http.answer
+
+    async def counted(view: Any, request: Any) -> Any:
+        taken.append(view.fast_http)
+        return await original(view, request)
+
+    monkeypatch.setattr(fast_http, "answer", counted)
+    on, off = both
+    sent = {**JSON, **headers}
+    fast_answer = seen(await on.post("/graphql", content=content, headers=sent))
+    assert taken == ([True] if fast else [])
+    plain_answer = seen(await off.post("/graphql", content=content, headers=sent))
+    assert taken == ([True] if fast else [])  # the app with the fast paths off never takes it
+    assert fast_answer == plain_answer
+    assert fast_answer[0] != 500
+
+
+async def test_a_charge_answers_alike_both_ways(api: Api, both) -> None:
+    """A mutation that writes: the same charge's answer (its id aside) and its replay."""
+    tenant = await api.create_workspace("launch")
+    workbook = await api.create_workbook(tenant.admin_key)
+    query = """mutation($i: RecordUsageInput!) { recordUsage(input: $i) {
+      __typename ... on Charge { results dataCredits actions kind } ... on Refusal { code } } }"""
+    answers = []
+    for client in both:
+        variables = {"i": {"workbookId": workbook, "kind": "SIGNAL", "results": 2,
+                           "idempotencyKey": str(uuid.uuid4())}}  # fmt: skip
+        headers = {**JSON, "Authorization": f"Bearer {tenant.admin_key}"}
+        sent = json.dumps({"query": query, "variables": variables})
+        response = await client.post("/graphql", content=sent, headers=headers)
+        answers.append(seen(response))
+    assert answers[0] == answers[1]
+    assert answers[0][2]["data"]["recordUsage"]["__typename"] == "Charge"
