@@ -11,7 +11,7 @@ import tempfile
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
@@ -26,6 +26,7 @@ from app.plans.renewals import SweepResult
 from app.validation import instant
 from tally.catalog_cli import register as register_catalog
 from tally.report_cli import register as register_report
+from tally.serving import workers as serving_workers
 
 if TYPE_CHECKING:
     from app.verify import Difference
@@ -69,27 +70,36 @@ def serve(
     typer.echo(
         f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True
     )
+    reuse_port = workers > 1 and serving_workers.supported()
+    if reuse_port and serving_workers.port_in_use(host, port):
+        # Each process binds with SO_REUSEPORT, which would share a port this user's other
+        # server holds instead of failing to bind as uvicorn does.
+        typer.echo(f"{host}:{port} is already in use", err=True)
+        raise typer.Exit(1)
     if workers > 1:
         asyncio.run(_migrate(settings))  # once, before the workers start
-    from tally.serving import http_protocol
-
-    uvicorn.run(
-        "graphql_schema.asgi:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        log_config=None,  # app.logs formats every line, uvicorn's too (TALLY_LOG_FORMAT)
-        access_log=False,
-        http=http_protocol(),  # a deadline for request headers: TALLY_HEADER_TIMEOUT
+    options: dict[str, Any] = {
+        "app": "graphql_schema.asgi:app_from_env",
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "log_config": None,  # app.logs formats every line, uvicorn's too (TALLY_LOG_FORMAT)
+        "access_log": False,
         # Idle keep-alive connections close after 5 s (uvicorn's default, pinned here because
         # deploy/nginx.conf keeps its upstream connections idle for less than this).
-        timeout_keep_alive=5,
+        "timeout_keep_alive": 5,
         # No limit_concurrency: it caps all open connections at once, so slow clients holding
         # sockets would get everyone else's requests refused (503). Per-client caps belong in
         # the proxy (limit_conn in deploy/nginx.conf).
-    )
+    }
+    if reuse_port:
+        # A socket a process, so the kernel spreads connections (tally.serving.workers).
+        raise typer.Exit(serving_workers.Supervisor(options, workers).run())
+    from tally.serving import http_protocol
+
+    # A deadline for request headers: TALLY_HEADER_TIMEOUT (tally.serving).
+    uvicorn.run(**options, workers=workers, http=http_protocol())
 
 
 def default_workers(url: str) -> int:

@@ -1,0 +1,152 @@
+"""`tally serve --workers 2` (tally.serving.workers): each process accepts on its own socket, so
+connections opened together are spread over both; a process that dies is replaced; SIGTERM stops
+them all; a port already taken is refused. PostgreSQL (several processes need it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, PG_SERVER
+from tests.e2e.test_server import Server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def two_workers(tmp_path) -> Iterator[Server]:
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL leg not selected")
+    name = f"tally_workers_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+    server = Server(f"{PG_SERVER}/{name}", tmp_path, workers=2)
+    server.url = f"{PG_SERVER}/{name}"  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", name], check=True)
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def workers_of(server: Server) -> set[int]:
+    """The server processes: the supervisor's children but multiprocessing's own helper."""
+    return {pid for pid in children(server.process.pid) if "spawn_main" in _cmdline(pid)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def established(port: int) -> dict[int, int]:
+    """Socket inode -> client port of each established connection to `port` (server side)."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], int(fields[9])
+            if state == "01" and int(local.rsplit(":", 1)[1], 16) == port:
+                found[inode] = int(remote.rsplit(":", 1)[1], 16)
+    return found
+
+
+def connections_by_worker(server: Server) -> dict[int, int]:
+    sockets = established(server.port)
+    counts = {}
+    for pid in workers_of(server):
+        inodes = set()
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+        counts[pid] = len(inodes & sockets.keys())
+    return counts
+
+
+def open_kept_alive(port: int, count: int) -> list[socket.socket]:
+    """`count` connections opened at once, each having had one answer and kept alive."""
+
+    def one(_: int) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /healthz/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        return sock
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_connections_opened_together_are_spread_over_the_workers(two_workers):
+    assert len(workers_of(two_workers)) == 2
+    sockets = open_kept_alive(two_workers.port, 40)
+    try:
+        counts = connections_by_worker(two_workers)
+        assert sum(counts.values()) == 40, counts
+        # Balanced by the kernel's hash of each connection: fewer than 5 of 40 on a process
+        # has a chance under 1e-7. With one shared socket, all 40 went to one process.
+        assert min(counts.values()) >= 5, counts
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_worker_that_dies_is_replaced(two_workers):
+    before = workers_of(two_workers)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = workers_of(two_workers)
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no replacement for {victim}: {workers_of(two_workers)}")
+    for _ in range(20):  # every connection, whichever process takes it, is answered
+        assert httpx.get(f"{two_workers.base}/healthz/ready", timeout=5).status_code == 200
+    assert "exited (-9); starting another" in Path(two_workers.log.name).read_text()
+
+
+def test_sigterm_stops_every_worker(two_workers):
+    workers = workers_of(two_workers)
+    two_workers.process.send_signal(signal.SIGTERM)
+    assert two_workers.process.wait(timeout=40) == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_port_in_use_is_refused(two_workers, tmp_path):
+    env = {**os.environ, "TALLY_DATABASE_URL": two_workers.url}
+    second = subprocess.run(
+        [sys.executable, "-m", "tally", "serve", "--port", str(two_workers.port), "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert f"127.0.0.1:{two_workers.port} is already in use" in second.stderr
