@@ -23,6 +23,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -33,6 +35,7 @@ log = logging.getLogger("tally")
 STARTUP_FAILURE = 3  # uvicorn's exit status when a server cannot start
 READY_TIMEOUT = 120.0  # seconds a process may take to start (migrations run before, once)
 STOP_TIMEOUT = 30.0  # seconds a process may take to finish its requests once told to stop
+RESTART_MIN, RESTART_MAX = 0.25, 30.0  # seconds before starting a dead process's successor
 
 
 def supported() -> bool:
@@ -82,51 +85,72 @@ def _run_one(options: dict[str, Any], ready: Event) -> None:
     sys.exit(0 if ready.is_set() else STARTUP_FAILURE)
 
 
+@dataclass
+class _Slot:
+    """One server process and its ready flag, kept referenced while the process lives: a flag
+    collected in the supervisor before the child unpickles it makes the child fail at start."""
+
+    process: multiprocessing.process.BaseProcess
+    ready: Event
+    started: float = field(default_factory=time.monotonic)
+
+
 class Supervisor:
     def __init__(self, options: dict[str, Any], workers: int) -> None:
         self.options, self.workers = options, workers
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
 
-    def _start(self) -> tuple[multiprocessing.process.BaseProcess, Event]:
+    def _start(self) -> _Slot:
         ready = self.context.Event()
         process = self.context.Process(target=_run_one, args=(self.options, ready))
         process.start()
-        return process, ready
+        return _Slot(process, ready)
 
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
-        started = [self._start() for _ in range(self.workers)]
-        if not all(_ready(process, ready) for process, ready in started):
+        slots = [self._start() for _ in range(self.workers)]
+        if not all(_ready(slot.process, slot.ready) for slot in slots):
             log.error("a server process did not start; stopping the others")
-            self._stop([process for process, _ in started])
+            self._stop(slots)
             return STARTUP_FAILURE
-        processes = [process for process, _ in started]
-        log.info("%d server processes on one port (SO_REUSEPORT)", len(processes))
+        log.info("%d server processes on one port (SO_REUSEPORT)", len(slots))
+        delays = [RESTART_MIN] * len(slots)
         while not self.stopping.wait(0.5):
-            for index, process in enumerate(processes):
-                if not process.is_alive() and not self.stopping.is_set():
-                    log.warning(
-                        "server process %s exited (%s); starting another",
-                        process.pid,
-                        process.exitcode,
-                    )
-                    _forget_metrics(process.pid)
-                    processes[index] = self._start()[0]
-        self._stop(processes)
+            for index, slot in enumerate(slots):
+                if slot.process.is_alive() or self.stopping.is_set():
+                    continue
+                wait = delays[index] = restart_delay(delays[index], time.monotonic() - slot.started)
+                log.warning(
+                    "server process %s exited (%s); starting another in %.1f s",
+                    slot.process.pid,
+                    slot.process.exitcode,
+                    wait,
+                )
+                _forget_metrics(slot.process.pid)
+                if not self.stopping.wait(wait):
+                    slots[index] = self._start()
+        self._stop(slots)
         return 0
 
     @staticmethod
-    def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
-        for process in processes:
-            process.join(STOP_TIMEOUT)
-            if process.is_alive():
-                process.kill()
-                process.join()
+    def _stop(slots: list[_Slot]) -> None:
+        for slot in slots:
+            if slot.process.is_alive() and slot.process.pid is not None:
+                os.kill(slot.process.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
+        for slot in slots:
+            slot.process.join(STOP_TIMEOUT)
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+
+
+def restart_delay(previous: float, lived: float) -> float:
+    """Seconds before starting a dead process's successor: doubled each time one dies young
+    (one that keeps failing at start is started again less and less often), back to the
+    least after one that lived."""
+    return RESTART_MIN if lived > RESTART_MAX else min(previous * 2, RESTART_MAX)
 
 
 def _ready(process: multiprocessing.process.BaseProcess, ready: Event) -> bool:
