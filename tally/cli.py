@@ -71,10 +71,11 @@ def serve(
         f"Tally on http://{host}:{port}/graphql  database: {settings.database_url}", err=True
     )
     reuse_port = workers > 1 and serving_workers.supported()
-    if reuse_port and serving_workers.port_in_use(host, port):
-        # Each process binds with SO_REUSEPORT, which would share a port this user's other
-        # server holds instead of failing to bind as uvicorn does.
-        typer.echo(f"{host}:{port} is already in use", err=True)
+    problem = serving_workers.check_address(host, port) if reuse_port else None
+    if problem:
+        # Checked here, before migrating: each process binds with SO_REUSEPORT, which would
+        # share a port this user's other server holds instead of failing as uvicorn does.
+        typer.echo(problem, err=True)
         raise typer.Exit(1)
     if workers > 1:
         asyncio.run(_migrate(settings))  # once, before the workers start
@@ -95,7 +96,8 @@ def serve(
     }
     if reuse_port:
         # A socket a process, so the kernel spreads connections (tally.serving.workers).
-        raise typer.Exit(serving_workers.Supervisor(options, workers).run())
+        supervisor = serving_workers.Supervisor(options, workers, settings.log_format)
+        raise typer.Exit(supervisor.run())
     from tally.serving import http_protocol
 
     # A deadline for request headers: TALLY_HEADER_TIMEOUT (tally.serving).

@@ -9,20 +9,23 @@ and none to the other in every trial, so one process ran at a full core while th
 spreads new connections across the processes by their addresses.
 
 This supervisor does what uvicorn's does for `tally serve`: it starts the processes (spawned,
-each running uvicorn's public `Server.run(sockets=...)`), stops them on SIGINT or SIGTERM (each
-finishes its requests), starts another in place of one that dies, and exits with uvicorn's
-startup-failure status if a process fails to start. Linux only (SO_REUSEPORT's balancing).
+each running uvicorn's public `Server.run(sockets=...)`), stops them on SIGINT, SIGTERM or
+SIGQUIT (each finishes its requests), replaces them one by one on SIGHUP, starts another in place
+of one that dies (backing off while they die young), and exits with uvicorn's startup-failure
+status if a process fails to start; the address is checked before anything starts. Not kept
+from uvicorn's: its health-check ping of hung processes, and TTIN/TTOU to change their number.
+Linux only (SO_REUSEPORT's balancing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
@@ -62,6 +65,18 @@ def port_in_use(host: str, port: int) -> bool:
         return False
 
 
+def check_address(host: str, port: int) -> str | None:
+    """Why the processes could not listen on host:port (None when they can), found before
+    anything starts: taken by another server, not this machine's, not allowed."""
+    if port_in_use(host, port):
+        return f"{host}:{port} is already in use"
+    try:
+        listening_socket(host, port).close()
+    except OSError as error:  # EACCES, EADDRNOTAVAIL, a name that does not resolve
+        return f"cannot listen on {host}:{port}: {error}"
+    return None
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the supervisor once it listens."""
 
@@ -75,13 +90,19 @@ class _Server(uvicorn.Server):
             self._ready.set()
 
 
-def _run_one(options: dict[str, Any], ready: Event) -> None:
+def _run_one(options: dict[str, Any], ready: Event, log_format: str) -> None:
     """One server process: its own socket, uvicorn's server on it."""
+    from app.logs import configure_logging
     from tally.serving import http_protocol
 
-    sock = listening_socket(options["host"], options["port"])
-    config = uvicorn.Config(**options, http=http_protocol())
-    _Server(config, ready).run(sockets=[sock])
+    configure_logging(log_format)  # before anything here logs
+    try:
+        sock = listening_socket(options["host"], options["port"])
+        config = uvicorn.Config(**options, http=http_protocol())
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole group
+            _Server(config, ready).run(sockets=[sock])
+    except Exception:
+        log.exception("server process %s could not run", os.getpid())
     sys.exit(0 if ready.is_set() else STARTUP_FAILURE)
 
 
@@ -93,57 +114,108 @@ class _Slot:
     process: multiprocessing.process.BaseProcess
     ready: Event
     started: float = field(default_factory=time.monotonic)
+    delay: float = RESTART_MIN  # before its successor starts, if it dies
+    restart_at: float | None = None
 
 
 class Supervisor:
-    def __init__(self, options: dict[str, Any], workers: int) -> None:
-        self.options, self.workers = options, workers
+    """Signals only append to a list, read by the loop (a handler that took a lock could
+    deadlock with the loop holding it): SIGINT, SIGTERM and SIGQUIT stop every process, SIGHUP
+    replaces them one by one (each successor ready before its predecessor stops), as uvicorn's
+    supervisor does."""
+
+    def __init__(self, options: dict[str, Any], workers: int, log_format: str = "text") -> None:
+        self.options, self.workers, self.log_format = options, workers, log_format
         self.context = multiprocessing.get_context("spawn")
-        self.stopping = threading.Event()
+        self.signals: list[int] = []
+
+    @property
+    def stopping(self) -> bool:
+        return any(signum != signal.SIGHUP for signum in self.signals)
 
     def _start(self) -> _Slot:
         ready = self.context.Event()
-        process = self.context.Process(target=_run_one, args=(self.options, ready))
+        process = self.context.Process(target=_run_one, args=(self.options, ready, self.log_format))
         process.start()
         return _Slot(process, ready)
 
     def run(self) -> int:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.stopping.set())
-        slots = [self._start() for _ in range(self.workers)]
-        if not all(_ready(slot.process, slot.ready) for slot in slots):
-            log.error("a server process did not start; stopping the others")
-            self._stop(slots)
-            return STARTUP_FAILURE
-        log.info("%d server processes on one port (SO_REUSEPORT)", len(slots))
-        delays = [RESTART_MIN] * len(slots)
-        while not self.stopping.wait(0.5):
-            for index, slot in enumerate(slots):
-                if slot.process.is_alive() or self.stopping.is_set():
-                    continue
-                wait = delays[index] = restart_delay(delays[index], time.monotonic() - slot.started)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(signum, lambda signum, _: self.signals.append(signum))
+        slots: list[_Slot] = []
+        try:
+            slots.extend(self._start() for _ in range(self.workers))
+            if not all(self._ready(slot) for slot in slots):
+                if self.stopping:
+                    return 0
+                log.error("a server process did not start; stopping the others")
+                return STARTUP_FAILURE
+            log.info("%d server processes on one port (SO_REUSEPORT)", len(slots))
+            while not self.stopping:
+                time.sleep(0.25)
+                if signal.SIGHUP in self.signals:
+                    self.signals.remove(signal.SIGHUP)
+                    self._replace_all(slots)
+                self._tend(slots)
+            return 0
+        finally:
+            _stop(slots)
+
+    def _ready(self, slot: _Slot) -> bool:
+        """Whether the process started listening; False once it exited or a stop was asked."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and not self.stopping:
+            if slot.ready.wait(0.2):
+                return True
+            if not slot.process.is_alive():
+                return slot.ready.is_set()
+        return False
+
+    def _tend(self, slots: list[_Slot]) -> None:
+        """A dead process's successor, started after its back-off (the others tended meanwhile)."""
+        now = time.monotonic()
+        for index, slot in enumerate(slots):
+            if slot.process.is_alive() or self.stopping:
+                continue
+            if slot.restart_at is None:
+                slot.delay = restart_delay(slot.delay, now - slot.started)
+                slot.restart_at = now + slot.delay
                 log.warning(
                     "server process %s exited (%s); starting another in %.1f s",
                     slot.process.pid,
                     slot.process.exitcode,
-                    wait,
+                    slot.delay,
                 )
                 _forget_metrics(slot.process.pid)
-                if not self.stopping.wait(wait):
-                    slots[index] = self._start()
-        self._stop(slots)
-        return 0
+            elif now >= slot.restart_at:
+                successor = self._start()
+                successor.delay = slot.delay
+                slots[index] = successor
 
-    @staticmethod
-    def _stop(slots: list[_Slot]) -> None:
-        for slot in slots:
-            if slot.process.is_alive() and slot.process.pid is not None:
-                os.kill(slot.process.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
-        for slot in slots:
-            slot.process.join(STOP_TIMEOUT)
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join()
+    def _replace_all(self, slots: list[_Slot]) -> None:
+        log.info("SIGHUP: replacing the server processes one by one")
+        for index, slot in enumerate(slots):
+            successor = self._start()
+            if not self._ready(successor):
+                log.error("a replacement did not start; keeping process %s", slot.process.pid)
+                _stop([successor])
+                continue
+            slots[index] = successor
+            _stop([slot])
+
+
+def _stop(slots: list[_Slot]) -> None:
+    """SIGTERM to each (uvicorn finishes the requests in flight), then at most STOP_TIMEOUT
+    seconds for all of them together before SIGKILL."""
+    for slot in slots:
+        if slot.process.is_alive() and slot.process.pid is not None:
+            os.kill(slot.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for slot in slots:
+        slot.process.join(max(0.0, deadline - time.monotonic()))
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
 
 
 def restart_delay(previous: float, lived: float) -> float:
@@ -151,16 +223,6 @@ def restart_delay(previous: float, lived: float) -> float:
     (one that keeps failing at start is started again less and less often), back to the
     least after one that lived."""
     return RESTART_MIN if lived > RESTART_MAX else min(previous * 2, RESTART_MAX)
-
-
-def _ready(process: multiprocessing.process.BaseProcess, ready: Event) -> bool:
-    """Whether the process started listening, False as soon as it has exited instead."""
-    for _ in range(int(READY_TIMEOUT / 0.2)):
-        if ready.wait(0.2):
-            return True
-        if not process.is_alive():
-            return ready.is_set()
-    return False
 
 
 def _forget_metrics(pid: int | None) -> None:

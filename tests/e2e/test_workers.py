@@ -149,11 +149,44 @@ def test_a_worker_that_dies_is_replaced(two_workers):
     assert log.count("starting another") == 1 and "exited (-9); starting another" in log
 
 
-def test_sigterm_stops_every_worker(two_workers):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
+def test_a_stop_signal_stops_every_worker(two_workers, signum):
     workers = workers_of(two_workers)
-    two_workers.process.send_signal(signal.SIGTERM)
+    two_workers.process.send_signal(signum)
     assert two_workers.process.wait(timeout=40) == 0
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    assert "Traceback" not in Path(two_workers.log.name).read_text()
+
+
+def test_sighup_replaces_the_workers_one_by_one(two_workers):
+    before = workers_of(two_workers)
+    two_workers.process.send_signal(signal.SIGHUP)
+    answered = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # answered all along
+        assert httpx.get(f"{two_workers.base}/healthz/ready", timeout=5).status_code == 200
+        answered += 1
+        now = workers_of(two_workers)
+        if len(now) == 2 and not now & before:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"not replaced: {before} -> {workers_of(two_workers)}")
+    assert answered > 1 and two_workers.process.poll() is None
+
+
+def test_an_address_it_cannot_listen_on_is_refused_before_anything_starts(tmp_path):
+    env = {**os.environ, "TALLY_DATABASE_URL": f"{PG_SERVER}/tally_never_created"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "tally", "serve", "--host", "192.0.2.1", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert "cannot listen on 192.0.2.1:8000" in refused.stderr  # TEST-NET-1: not this machine's
 
 
 def test_a_port_in_use_is_refused(two_workers, tmp_path):
