@@ -39,7 +39,8 @@ def eligible(request: Request) -> bool:
     if request.method != "POST":
         return False
     headers = request.headers
-    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    # Spelled exactly; anything else is answered by strawberry (which refuses "Application/JSON").
+    media_type = headers.get("content-type", "").partition(";")[0].strip()
     if media_type != "application/json":
         return False
     accept = headers.get("accept", "")

@@ -5,6 +5,7 @@ well-formed and not. The same requests go to an app with the fast paths on and o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +34,11 @@ REFUSED = """mutation { recordUsage(input: {workbookId: "x", kind: SIGNAL, resul
 UNKNOWN_HASH = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
 WRONG_HASH = {"persistedQuery": {"version": 1, "sha256Hash": "1" * 64}}
 PLANS = "{ plans { code } }"
+KNOWN = "{ plans { name } }  # stored with its hash before each case"
+KNOWN_HASH = {
+    "persistedQuery": {"version": 1, "sha256Hash": hashlib.sha256(KNOWN.encode()).hexdigest()}
+}
+LATIN = {**OPERATOR, "content-type": "application/json; charset=latin-1"}
 CHARSET = {**OPERATOR, "content-type": "application/json; charset=utf-8"}
 
 
@@ -71,6 +77,17 @@ CASES = [
     case("a persisted hash not the query's", {"query": PLANS, "extensions": WRONG_HASH}),
     case("text/plain", {"query": PLANS}, {**OPERATOR, "content-type": "text/plain"}, fast=False),
     case(
+        "upper-case media type",
+        {"query": PLANS},
+        {**OPERATOR, "content-type": "Application/JSON"},
+        fast=False,
+    ),
+    case("another charset", {"query": PLANS}, LATIN),
+    case("an empty body", b""),
+    case("a byte order mark", b"\xef\xbb\xbf" + json.dumps({"query": PLANS}).encode()),
+    case("a persisted hash known", {"extensions": KNOWN_HASH}),
+    case("a multipart accept", {"query": PLANS}, {**OPERATOR, "accept": "multipart/mixed"}, False),
+    case(
         "a streaming accept", {"query": PLANS}, {**OPERATOR, "accept": "text/event-stream"}, False
     ),
 ]
@@ -108,6 +125,9 @@ async def test_the_fast_path_answers_as_strawberry_does(both, monkeypatch, conte
 
     monkeypatch.setattr(fast_http, "answer", counted)
     on, off = both
+    # Persisted documents are one store per process: both apps know KNOWN once it is sent.
+    stored = json.dumps({"query": KNOWN, "extensions": KNOWN_HASH})
+    assert (await off.post("/graphql", content=stored, headers={**JSON, **OPERATOR})).is_success
     sent = {**JSON, **headers}
     fast_answer = seen(await on.post("/graphql", content=content, headers=sent))
     assert taken == ([True] if fast else [])
