@@ -64,9 +64,12 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
 class _NamedWriter(structlog.WriteLogger):
     """A structlog writer with a name, for `add_logger_name`, like a standard library logger."""
 
-    def __init__(self, stream: TextIO, name: str) -> None:
+    def __init__(self, stream: TextIO | None = None, name: str = "tally") -> None:
         super().__init__(stream)
-        self.name = name
+        self.name, self.stream = name, stream
+
+    def __deepcopy__(self, memo: Any) -> _NamedWriter:
+        return _NamedWriter(self.stream, self.name)  # WriteLogger's own would drop the name
 
 
 def get_logger(name: str) -> Any:
