@@ -32,6 +32,11 @@ def two_workers(tmp_path) -> Iterator[Server]:
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
     server = Server(f"{PG_SERVER}/{name}", tmp_path, workers=2)
     server.url = f"{PG_SERVER}/{name}"  # type: ignore[attr-defined]
+    # /healthz answers once one process listens; the tests start once both do.
+    deadline = time.monotonic() + 60
+    while "2 server processes on one port" not in Path(server.log.name).read_text():
+        assert time.monotonic() < deadline, Path(server.log.name).read_text()
+        time.sleep(0.1)
     yield server
     server.stop()
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force", name], check=True)
