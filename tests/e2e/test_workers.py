@@ -180,29 +180,25 @@ def test_sighup_replaces_the_workers_one_by_one(two_workers):
     assert answered > 1 and two_workers.process.poll() is None
 
 
-def test_an_address_it_cannot_listen_on_is_refused_before_anything_starts(tmp_path):
-    env = {**os.environ, "TALLY_DATABASE_URL": f"{PG_SERVER}/tally_never_created"}
-    refused = subprocess.run(
-        [sys.executable, "-m", "tally", "serve", "--host", "192.0.2.1", "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
+def serve_refused(url: str, workdir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`tally serve --workers 2` with these options, expected to exit at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "tally", "serve", *options, "--workers", "2"],
+        cwd=workdir,
+        env={**os.environ, "TALLY_DATABASE_URL": url},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_an_address_it_cannot_listen_on_is_refused_before_anything_starts(tmp_path):
+    refused = serve_refused(f"{PG_SERVER}/tally_never_created", tmp_path, "--host", "192.0.2.1")
     assert refused.returncode == 1
     assert "cannot listen on 192.0.2.1:8000" in refused.stderr  # TEST-NET-1: not this machine's
 
 
 def test_a_port_in_use_is_refused(two_workers, tmp_path):
-    env = {**os.environ, "TALLY_DATABASE_URL": two_workers.url}
-    second = subprocess.run(
-        [sys.executable, "-m", "tally", "serve", "--port", str(two_workers.port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    second = serve_refused(two_workers.url, tmp_path, "--port", str(two_workers.port))
     assert second.returncode == 1
     assert f"127.0.0.1:{two_workers.port} is already in use" in second.stderr
