@@ -53,6 +53,8 @@ class Result:
     charges: int
     seconds: float
     latencies: list[float]
+    server_cpu: float = 0.0  # CPU seconds of the server's processes during the mode
+    pg_cpu: float = 0.0  # and of PostgreSQL's
 
     @property
     def rate(self) -> float:
@@ -115,9 +117,9 @@ def start_server(url: str, workers: int | None) -> tuple[subprocess.Popen, str]:
     raise SystemExit("server did not start")
 
 
-def rss_mb(root: int) -> float:
-    """Resident memory of the server: its processes' largest, in MB (Linux /proc)."""
-    pids, largest = [root], 0.0
+def tree(root: int) -> list[int]:
+    """The server's processes: `root` and its children (Linux /proc)."""
+    pids = [root]
     for stat in os.listdir("/proc"):
         if stat.isdigit():
             try:
@@ -126,7 +128,48 @@ def rss_mb(root: int) -> float:
                         pids.append(int(stat))
             except (OSError, IndexError, ValueError):
                 continue
+    return pids
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "postgres":
+                    pids.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far, with that of their children that
+    have exited (PostgreSQL's postmaster reaps the backends of closed connections)."""
+    total = 0
     for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def with_cpu(root: int, measured: Awaitable[Result]) -> Result:
+    """`measured`'s result with the CPU the server and PostgreSQL spent meanwhile."""
+    before = cpu_seconds(tree(root)), cpu_seconds(postgres_pids())
+    result = await measured
+    result.server_cpu = cpu_seconds(tree(root)) - before[0]
+    result.pg_cpu = cpu_seconds(postgres_pids()) - before[1]
+    return result
+
+
+def rss_mb(root: int) -> float:
+    """Resident memory of the server: its processes' largest, in MB (Linux /proc)."""
+    largest = 0.0
+    for pid in tree(root):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
@@ -289,11 +332,19 @@ async def sql_mode(
 
 
 def show(results: list[Result], baseline: dict[str, Result]) -> None:
-    print(f"\n{'mode':<34}{'charges/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'vs txn':>9}")
+    print(
+        f"\n{'mode':<34}{'charges/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'vs txn':>9}"
+        f"{'server CPU':>12}{'pg CPU':>9}"
+    )
     for r in results:
         base = baseline.get(r.name.split(":")[-1])
         ratio = f"{r.rate / base.rate:8.2f}x" if base and not r.name.startswith("sql") else ""
-        print(f"{r.name:<34}{r.rate:>11.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{ratio:>9}")
+        server = f"{r.server_cpu / r.charges * 1000:9.2f} ms" if r.server_cpu else ""
+        print(
+            f"{r.name:<34}{r.rate:>11.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{ratio:>9}"
+            f"{server:>12}{r.pg_cpu / r.charges * 1000:>6.2f} ms"
+        )
+    print("CPU: per charge (or request), user + system, sampled from /proc around each mode")
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
@@ -326,16 +377,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 n = args.charges * (2 if clients > 1 else 1)
                 for reads in (False, True):
                     tag = "request" if reads else "txn"
-                    r = await sql_mode(pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads)
+                    r = await with_cpu(
+                        process.pid,
+                        sql_mode(pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads),
+                    )
                     results.append(r)
                     if not reads:
                         baseline[mode] = r
-                results.append(
-                    await empty_mode(send, f"empty request:{mode}", http_tenants, n, clients)
-                )
-                results.append(
-                    await http_mode(send, f"tally http:{mode}", http_tenants, n, clients)
-                )
+                bare = empty_mode(send, f"empty request:{mode}", http_tenants, n, clients)
+                results.append(await with_cpu(process.pid, bare))
+                charging = http_mode(send, f"tally http:{mode}", http_tenants, n, clients)
+                results.append(await with_cpu(process.pid, charging))
                 rss = max(rss, rss_mb(process.pid))
             await pool.close()
             if wire is not None:
@@ -354,6 +406,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 "raw": baseline[r.name.split(":")[-1]].rate,
                 "p50_ms": r.pct(0.5),
                 "p99_ms": r.pct(0.99),
+                "server_cpu_ms": r.server_cpu / r.charges * 1000,
+                "pg_cpu_ms": r.pg_cpu / r.charges * 1000,
                 "empty": empty[r.name.split(":")[-1]],
             }
             for r in results
