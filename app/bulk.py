@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ def combined(
     return f"WITH {', '.join(ctes)} {select}", args
 
 
+@functools.lru_cache(maxsize=1024)  # a charge's statements come in a few shapes
 def _shifted(query: str, offset: int) -> str:
     """`query` with each $n placeholder moved up by `offset`."""
     return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", query)
@@ -85,21 +87,27 @@ def _unnest_insert(
     same = [_constant(column) for column in values]
     if all(same):
         same[0] = False  # unnest needs one array to give the row count
-    select, arrays, varying, args = [], [], [], []
-    for (name, pg_type), column, constant in zip(columns, values, same, strict=True):
-        args.append(column[0] if constant else column)
+    args = [
+        column[0] if constant else column for column, constant in zip(values, same, strict=True)
+    ]
+    return _unnest_sql(table, tuple(columns), tuple(same)), args
+
+
+@functools.lru_cache(maxsize=256)  # the text depends only on which columns are constant
+def _unnest_sql(table: str, columns: tuple[tuple[str, str], ...], same: tuple[bool, ...]) -> str:
+    select, arrays, varying = [], [], []
+    for n, ((name, pg_type), constant) in enumerate(zip(columns, same, strict=True), start=1):
         if constant:
-            select.append(f"${len(args)}::{pg_type}")
+            select.append(f"${n}::{pg_type}")
         else:
-            arrays.append(f"${len(args)}::{pg_type}[]")
+            arrays.append(f"${n}::{pg_type}[]")
             varying.append(name)
             select.append(f"u.{name}")
     names = ", ".join(name for name, _ in columns)
-    query = (
+    return (
         f"INSERT INTO {table} ({names}) SELECT {', '.join(select)}"
         f" FROM unnest({', '.join(arrays)}) AS u({', '.join(varying)})"
     )
-    return query, args
 
 
 def _constant(column: list[Any]) -> bool:
