@@ -140,11 +140,11 @@ class Mutation:
 
     @strawberry.mutation(description="R2–R13: charge a usage report to both meters.")
     async def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsageResult:
-        workspace_id = await info.context.workspace_id()
+        caller = await info.context.caller()  # the key, if unread: the charge's read checks it
         report = report_of(input)
 
         async def charge() -> Charge:
-            return Charge.of(await record_usage(workspace_id, report, info.context.now))
+            return Charge.of(await record_usage(caller, report, info.context.now))
 
         result = await refusal_or(charge)
         count_reports([result])

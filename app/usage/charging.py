@@ -52,21 +52,24 @@ from app.usage.rows import RUN_COLUMNS, WORKBOOK_COLUMNS, WORKSPACE_COLUMNS, cla
 from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
 from app.usage.settling import left, note, step
 from app.usage.writes import Writes, record, write
+from app.workspaces.auth import Bearer
 
 
 async def charge_one(
-    workspace_id: uuid.UUID, report: UsageReport, now: datetime
+    caller: uuid.UUID | Bearer, report: UsageReport, now: datetime
 ) -> Charge | ChargeRecord:
-    """One report; a refusal is raised. On PostgreSQL, while a charge of the same workspace is
+    """One report of the caller's workspace (its key, if not looked up yet, is checked by the
+    first read); a refusal is raised. On PostgreSQL, while a charge of the same workspace is
     in flight, its transaction is shared with the others that arrive meanwhile
     (app.usage.group_commit); validation and pricing stay the caller's own."""
-    if not group_commit.wanted(connection()):
-        outcome = (await charge_batch(workspace_id, [report], now))[0]
-    else:
-        item = (await _prepared(workspace_id, [report], now))[0]
-        if item.outcome is None:
+    workspace_id, items = await _prepared(caller, [report], now)
+    item = items[0]
+    if item.outcome is None:
+        if group_commit.wanted(connection()):
             await group_commit.submit(workspace_id, item, now, transact)
-        outcome = outcome_of(item)
+        else:
+            await transact(workspace_id, [item], now)
+    outcome = outcome_of(item)
     if isinstance(outcome, Refused):
         raise outcome
     return outcome
@@ -79,7 +82,7 @@ async def charge_batch(
     anything is charged; refusals (R9–R13, R23, R25) are per item."""
     if not 1 <= len(reports) <= MAX_BATCH:
         raise InvalidInput(f"a batch holds 1 to {MAX_BATCH:,} items; got {len(reports):,}")
-    items = await _prepared(workspace_id, reports, now)
+    _, items = await _prepared(workspace_id, reports, now)
     pending = [item for item in items if item.outcome is None]
     if pending:
         await transact(workspace_id, pending, now)
@@ -87,12 +90,13 @@ async def charge_batch(
 
 
 async def _prepared(
-    workspace_id: uuid.UUID, reports: list[UsageReport], now: datetime
-) -> list[Item]:
-    """The reports checked, spelled one way and priced, before any transaction."""
+    caller: uuid.UUID | Bearer, reports: list[UsageReport], now: datetime
+) -> tuple[uuid.UUID, list[Item]]:
+    """The caller's workspace, and the reports checked, spelled one way and priced, before any
+    transaction."""
     single = len(reports) == 1
     items = [Item(r, "" if single else f"items[{i}]: ") for i, r in enumerate(reports)]
-    workbooks, catalog = await workbooks_of(workspace_id, items, now)
+    workspace_id, workbooks, catalog = await workbooks_of(caller, items, now)
     runs = await runs_of(workspace_id, items)
     for item in items:
         item.report = _normalized(item, workbooks, runs, now)
@@ -100,7 +104,7 @@ async def _prepared(
     await _price(workspace_id, items, CatalogCache(now, catalog))
     for item in items:
         item.priced_at, item.catalog = now, catalog
-    return items
+    return workspace_id, items
 
 
 async def transact(

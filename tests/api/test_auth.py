@@ -159,3 +159,34 @@ async def test_malformed_ids_are_not_found(api):
     t = await api.create_workspace("launch")
     code = await api.error_code('query { workbook(id: "not-a-uuid") { id } }', key=t.admin_key)
     assert code == "NOT_FOUND"
+
+
+async def test_a_charge_checks_its_key_before_its_input(api):
+    """recordUsage checks the key in its first read (app.workspaces.auth.Bearer): a wrong or
+    revoked key is UNAUTHENTICATED whatever workbook it names, and nothing is charged."""
+    t = await api.create_workspace("launch")
+    other = await api.create_workspace("launch")
+    own, foreign = await api.create_workbook(t.admin_key), await api.create_workbook(other.admin_key)
+    member = await member_key(api, t.admin_key)
+    keys = (await api.gql("{ apiKeys { id role } }", key=t.admin_key))["apiKeys"]
+    await api.gql(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        {"id": next(k["id"] for k in keys if k["role"] == "MEMBER")},
+        key=t.admin_key,
+    )
+    charge = "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { __typename } }"
+    workbooks = [own, foreign, "not-a-uuid", "00000000-0000-4000-8000-000000000000"]
+    for key, expected in [("tly_wrong", "UNAUTHENTICATED"), (member, "UNAUTHENTICATED")]:
+        for workbook in workbooks:
+            usage = {"workbookId": workbook, "kind": "CRM_EXPORT", "results": 1}
+            variables = {"i": {**usage, "idempotencyKey": f"k-{workbook}"}}
+            assert await api.error_code(charge, variables, key=key) == expected, workbook
+    usage = {"workbookId": own, "kind": "CRM_EXPORT", "results": 1, "idempotencyKey": "op"}
+    assert await api.error_code(charge, {"i": usage}, key=api.operator_key) == "FORBIDDEN"
+    for workbook in workbooks[1:]:
+        variables = {"i": {**usage, "workbookId": workbook}}
+        assert await api.error_code(charge, variables, key=t.admin_key) == "NOT_FOUND"
+    assert await api.meters(t.admin_key) == (0, Decimal("2500"))
+    charged = await api.record_usage(t.admin_key, own, kind="CRM_EXPORT", results=1)
+    assert charged["actions"] == 1
+    assert await api.meters(t.admin_key) == (1, Decimal("2500"))

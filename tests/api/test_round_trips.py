@@ -5,7 +5,8 @@ statement cache prepares a statement once per connection; each case warms it fir
 used to cost 12 of them over GraphQL: the key, the workbook, the price, BEGIN, the claim, a lock
 per table, an UPDATE, two INSERTs, the rollup and COMMIT. Now the claim and every lock are one
 statement and every write is another (app.locks.charge_rows, app.usage.writes.write), and the
-catalog version in force comes with the workbook's read (app.catalog.store.in_force_columns).
+catalog version in force and the API key's check come with the workbook's read
+(app.catalog.store.in_force_columns, app.workspaces.auth.Bearer).
 A change that adds a round trip to the hot path fails here.
 """
 
@@ -63,23 +64,23 @@ async def _charged(api, statements, key, workbook_id, **fields) -> list[str]:
     return list(statements)
 
 
-PRE = ["SELECT"] * 2  # the key; the workbook with the catalog version in force (its prices)
+READ = ["SELECT"]  # the key, the workbook and the catalog version in force (its prices)
 TXN = ["BEGIN;", "WITH claim_ins", "WITH w0", "COMMIT;"]  # claim + locks, every write
 
 
-async def test_record_usage_over_graphql_takes_six_round_trips(api, statements):
+async def test_record_usage_over_graphql_takes_five_round_trips(api, statements):
     t = await api.create_workspace("launch")
     workbook = await api.create_workbook(t.admin_key)
-    assert await _charged(api, statements, t.admin_key, workbook) == PRE + TXN
+    assert await _charged(api, statements, t.admin_key, workbook) == READ + TXN
 
 
-async def test_a_charge_in_a_run_with_a_hold_takes_seven(api, statements):
+async def test_a_charge_in_a_run_with_a_hold_takes_six(api, statements):
     t = await api.create_workspace("launch")
     workbook = await api.create_workbook(t.admin_key)
     run = await api.start_run(t.admin_key, workbook, budget="100", holdMinutes=30, hold="50")
     sent = await _charged(api, statements, t.admin_key, workbook, runId=run["id"])
     # the run's ownership is one more read; its lock and its UPDATE ride in the same two
-    assert sent == ["SELECT"] * 3 + TXN
+    assert sent == READ * 2 + TXN
 
 
 async def test_the_service_call_takes_five_and_a_batch_of_100_as_many(api, statements):
@@ -89,10 +90,10 @@ async def test_the_service_call_takes_five_and_a_batch_of_100_as_many(api, state
     await charge_one(workspace_id, _report(workbook), datetime.now(UTC))
     statements.clear()
     await charge_one(workspace_id, _report(workbook), datetime.now(UTC))
-    assert statements == PRE[1:] + TXN
+    assert statements == READ + TXN
     statements.clear()
     outcomes = await charge_batch(
         workspace_id, [_report(workbook) for _ in range(100)], datetime.now(UTC)
     )
     assert len({o.id for o in outcomes}) == 100  # type: ignore[union-attr]
-    assert statements == PRE[1:] + TXN
+    assert statements == READ + TXN

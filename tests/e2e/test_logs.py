@@ -40,6 +40,18 @@ def test_json_logs_carry_the_request_id_and_never_a_secret(json_server):
         )
         assert mine.headers["x-request-id"] == "req-42.a"
         workspace_id = mine.json()["data"]["workspace"]["id"]
+        workbook = gql(client, 'mutation { createWorkbook(name: "w") { id } }', key=admin)
+        charge = {"workbookId": workbook["data"]["createWorkbook"]["id"], "kind": "CRM_EXPORT"}
+        charged = client.post(
+            "/graphql",
+            json={
+                "query": "mutation Charge($i: RecordUsageInput!) { recordUsage(input: $i)"
+                " { __typename } }",
+                "variables": {"i": {**charge, "results": 1, "idempotencyKey": "k1"}},
+            },
+            headers={"Authorization": f"Bearer {admin}", "X-Request-Id": "req-43"},
+        )
+        assert charged.json()["data"]["recordUsage"]["__typename"] == "Charge"
         bad = client.post("/graphql", json={"query": "{ workspace { id } }"})
         generated = bad.headers["x-request-id"]
         assert len(generated) == 32 and generated != "req-42.a"
@@ -59,6 +71,9 @@ def test_json_logs_carry_the_request_id_and_never_a_secret(json_server):
         workspace_id,
         "ok",
     )
+    # A charge's key is checked by its first read (app.workspaces.auth.Bearer): still logged.
+    charge_line = requests["req-43"]
+    assert (charge_line["operation"], charge_line["workspace_id"]) == ("Charge", workspace_id)
     assert (meters["method"], meters["path"], meters["status"]) == ("POST", "/graphql", 200)
     assert meters["duration_ms"] > 0
     assert requests[generated]["outcome"] == "errors: UNAUTHENTICATED"
