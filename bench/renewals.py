@@ -175,6 +175,7 @@ async def worker(kind: str, url: str, batch: int, lanes: int) -> None:
     conn_url = url.replace("postgres://", "postgresql://")
     conn = await asyncpg.connect(conn_url)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    cpu = time.process_time()
     if kind == "tally":
         done = (await sweep(NOW, Scope(), batch_size=batch, lanes=lanes)).workspaces
         await close_database()
@@ -185,11 +186,14 @@ async def worker(kind: str, url: str, batch: int, lanes: int) -> None:
         for c in more:
             await c.close()
     await conn.close()
-    print(done, flush=True)
+    print(done, time.process_time() - cpu, flush=True)
 
 
-async def timed(kind: str, url: str, batch: int, schedulers: int, lanes: int) -> tuple[int, float]:
-    """`schedulers` processes sweeping at once: the workspaces they renewed, the seconds."""
+async def timed(
+    kind: str, url: str, batch: int, schedulers: int, lanes: int
+) -> tuple[int, float, float]:
+    """`schedulers` processes sweeping at once: the workspaces they renewed, the seconds, and
+    the CPU seconds the processes spent sweeping (their own, not PostgreSQL's)."""
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--worker", kind, "--url", url, "--batch", str(batch),
@@ -207,10 +211,11 @@ async def timed(kind: str, url: str, batch: int, schedulers: int, lanes: int) ->
     outs = await asyncio.gather(*(p.communicate() for p in procs))
     seconds = time.perf_counter() - started
     assert all(p.returncode == 0 for p in procs), "a scheduler process failed"
-    counts = [int(out.decode().split()[-1]) for out, _ in outs]
+    lasts = [out.decode().split()[-2:] for out, _ in outs]
+    counts = [int(count) for count, _ in lasts]
     if schedulers > 1:
         print(f"  {kind}: per process {counts}")
-    return sum(counts), seconds
+    return sum(counts), seconds, sum(float(cpu) for _, cpu in lasts)
 
 
 async def main() -> dict[str, Any] | None:
@@ -237,11 +242,13 @@ async def main() -> dict[str, Any] | None:
         await seed(conn, "tally ", args.workspaces)
         await conn.execute("ANALYZE")
         print(f"seeded {args.workspaces:,} due workspaces in {time.perf_counter() - started:.1f} s")
-        tally_n, tally_s = await timed("tally", url, args.batch, args.schedulers, args.lanes)
+        tally_n, tally_s, tally_cpu = await timed(
+            "tally", url, args.batch, args.schedulers, args.lanes
+        )
         # The baseline's population is seeded only now, so the sweep above saw none of it.
         await seed(conn, "raw ", args.workspaces)
         await conn.execute("ANALYZE")
-        raw_n, raw_s = await timed("raw", url, args.batch, args.schedulers, args.lanes)
+        raw_n, raw_s, raw_cpu = await timed("raw", url, args.batch, args.schedulers, args.lanes)
         ratio = (tally_n / tally_s) / (raw_n / raw_s)
         procs = f"{args.schedulers} process{'es' if args.schedulers > 1 else ''}"
         print(
@@ -253,6 +260,10 @@ async def main() -> dict[str, Any] | None:
             f" = {raw_n / raw_s:,.0f} workspaces/s"
         )
         print(f"ratio Tally / asyncpg: {ratio:.2f}")
+        print(
+            "the sweeping processes' own CPU a workspace:"
+            f" Tally {tally_cpu / tally_n * 1e6:.0f} µs, asyncpg {raw_cpu / raw_n * 1e6:.0f} µs"
+        )
         expected = min(GRANT - SPENT + GRANT, CAP)
         bad = await conn.fetchval(
             "SELECT COUNT(*) FROM workspace WHERE credit_balance <> $1 OR period_start <> $2",
@@ -269,7 +280,9 @@ async def main() -> dict[str, Any] | None:
             "batch": args.batch, "lanes": args.lanes,
             "seconds": round(tally_s, 3), "per_second": round(tally_n / tally_s, 1),
             "raw_seconds": round(raw_s, 3), "raw_per_second": round(raw_n / raw_s, 1),
-            "ratio": round(ratio, 3), "not_renewed": bad, "not_once": twice, "json": args.json,
+            "ratio": round(ratio, 3), "cpu_us": round(tally_cpu / tally_n * 1e6, 1),
+            "raw_cpu_us": round(raw_cpu / raw_n * 1e6, 1),
+            "not_renewed": bad, "not_once": twice, "json": args.json,
         }  # fmt: skip
     finally:
         await conn.close()
