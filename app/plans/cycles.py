@@ -15,8 +15,15 @@ def add_months(anchor: datetime, months: int) -> datetime:
     """
     year, month0 = divmod(anchor.month - 1 + months, 12)
     year += anchor.year
-    day = min(anchor.day, calendar.monthrange(year, month0 + 1)[1])
+    day = min(anchor.day, _days_in(year, month0 + 1))
     return anchor.replace(year=year, month=month0 + 1, day=day)
+
+
+def _days_in(year: int, month: int) -> int:
+    # calendar.monthrange works out the month's first weekday too: a sweep's hot path.
+    if month == 2:
+        return 29 if calendar.isleap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def months_in(interval: BillingInterval) -> int:

@@ -1,5 +1,6 @@
 """R14 anchor arithmetic; R16, R17, R19, R30, R31 plan terms."""
 
+import calendar
 from datetime import UTC, datetime
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from app.catalog import load_catalog
 from app.errors import InvalidInput
 from app.kinds import BillingInterval
-from app.plans.cycles import add_months
+from app.plans.cycles import _days_in, add_months
 from app.plans.terms import credit_cap, resolve_terms, trial_terms
 
 PLANS = {p.code: p for p in load_catalog().plans}
@@ -34,6 +35,12 @@ def at(y, m, d, hh=9, mm=30):
 )
 def test_r14_months_from_the_anchor_clamp_and_never_drift(anchor, months, expected):
     assert add_months(anchor, months) == expected
+
+
+def test_r14_month_lengths_are_the_calendars():
+    for year in range(1, 3001):
+        for month in range(1, 13):
+            assert _days_in(year, month) == calendar.monthrange(year, month)[1], (year, month)
 
 
 def test_r14_twelve_monthly_renewals_of_a_31st_anchor():

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.units import (
     cents_to_usd,
@@ -44,3 +46,26 @@ def test_r32_money_rounds_half_up_to_the_cent(usd, cents):
 def test_r01_cents_print_as_usd():
     assert str(cents_to_usd(18_500)) == "185.00"
     assert str(cents_to_usd(5)) == "0.05"
+
+
+def _scaled(units: int) -> Decimal:
+    """units_to_credits as Decimal arithmetic spells it: the reference for its digit path."""
+    normalized = Decimal(units).scaleb(-4).normalize()
+    exponent = normalized.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return normalized.quantize(Decimal(1))
+    return normalized
+
+
+@given(st.integers(min_value=-(10**18), max_value=10**18))
+@settings(max_examples=2_000, deadline=None)
+def test_r01_credits_are_the_same_decimal_as_scaled_arithmetic_gives(units):
+    credits = units_to_credits(units)
+    assert (str(credits), credits.as_tuple()) == (str(_scaled(units)), _scaled(units).as_tuple())
+
+
+@pytest.mark.parametrize(
+    "units", [0, 1, -1, 9_999, 10_000, -10_000, 10_001, 12_300, -12_300, 10**17, -(10**17) - 1]
+)
+def test_r01_credits_at_the_edges_are_the_same_decimal_as_scaled_arithmetic_gives(units):
+    assert units_to_credits(units).as_tuple() == _scaled(units).as_tuple()
