@@ -166,7 +166,8 @@ async def test_a_charge_checks_its_key_before_its_input(api):
     revoked key is UNAUTHENTICATED whatever workbook it names, and nothing is charged."""
     t = await api.create_workspace("launch")
     other = await api.create_workspace("launch")
-    own, foreign = await api.create_workbook(t.admin_key), await api.create_workbook(other.admin_key)
+    own = await api.create_workbook(t.admin_key)
+    foreign = await api.create_workbook(other.admin_key)
     member = await member_key(api, t.admin_key)
     keys = (await api.gql("{ apiKeys { id role } }", key=t.admin_key))["apiKeys"]
     await api.gql(
