@@ -26,7 +26,7 @@ import strawberry
 
 from app.db import is_unavailable
 from app.errors import InvalidInput, Unauthenticated
-from app.events.bus import Change, Subscriber, hub
+from app.events.bus import Change, Subscriber, hub, keep_live
 from app.events.store import events_after, last_seq
 from app.events.types import ALL_TYPES
 from app.query_budget import renew_budget
@@ -51,6 +51,7 @@ class Live:
         self.workspace_id = workspace_id
         self.key_id = key_id
         self.last_read = -MIN_GAP
+        self.live = False  # our charges' notifications asked for (app.events.bus.keep_live)
 
     @classmethod
     async def open(cls, info: Info) -> Live:
@@ -99,6 +100,9 @@ class Live:
             self.context.refresh()
             renew_budget(self.context.settings.max_queries)
             try:
+                if not self.live:  # registered with the hub already, and before the first read
+                    await keep_live([self.workspace_id])
+                    self.live = True
                 return await load()
             except Exception as error:
                 if not is_unavailable(error):

@@ -41,6 +41,8 @@ class Workspace(Model):
     auto_topup_max_per_cycle = fields.IntField(default=3, db_default=3)
     auto_topup_used = fields.IntField(default=0, db_default=0)  # this cycle's
     trial_ending_sent_at = fields.DatetimeField(null=True)  # R34: subscription.trial_ending
+    # Live updates: a subscriber somewhere until then, so charges notify (app.events.bus).
+    live_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "workspace"

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -19,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from app import locks
 from app.clock import utcnow
-from app.db import asyncpg_dsn
+from app.db import asyncpg_dsn, connection, fetch
 from app.events import bus
 from app.events.bus import Change, hub
 from app.events.listener import APP_NAME, PostgresListener, SqliteWatcher
@@ -62,6 +63,7 @@ async def test_live_a_charge_tells_its_workspace_after_commit_and_no_other(api, 
         hub.subscribe(uuid.UUID(a.id), None, Change.STATE | Change.EVENTS, CAP) as mine,
         hub.subscribe(uuid.UUID(b.id), None, Change.STATE | Change.EVENTS, CAP) as other,
     ):
+        await bus.keep_live([uuid.UUID(a.id), uuid.UUID(b.id)])  # as a subscription does
         # when
         charge = await api.record_usage(a.admin_key, wb, results=2, **PHONE)
 
@@ -206,6 +208,103 @@ async def test_live_the_listener_comes_back_and_wakes_everyone(api, database, li
         # and changes reach the subscriber as before
         await api.record_usage(t.admin_key, wb, results=1, **PHONE)
         assert await mine.wait(1) is Change.STATE
+
+
+@pytest.fixture
+async def channel(database) -> AsyncIterator[asyncio.Queue[str]]:
+    """The payloads NOTIFY sends, heard on a connection of the test's own."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    conn = await asyncpg.connect(asyncpg_dsn(database.url))
+    await conn.add_listener(bus.CHANNEL, lambda *args: heard.put_nowait(args[-1]))
+    yield heard
+    await conn.close()
+
+
+async def _heard(heard: asyncio.Queue[str], seconds: float) -> list[str]:
+    await asyncio.sleep(seconds)
+    return [heard.get_nowait() for _ in range(heard.qsize())]
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_a_charge_notifies_only_while_its_workspace_is_live(api, channel):
+    # given: a workspace nobody subscribes to
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    workspace = uuid.UUID(t.id)
+    await _heard(channel, 0.3)  # what creating it told
+
+    # when it is charged: no NOTIFY at all
+    await api.record_usage(t.admin_key, wb, results=1, **PHONE)
+    assert await _heard(channel, 0.4) == []
+
+    # once a subscriber keeps it live, each charge notifies once
+    await bus.keep_live([workspace])
+    await api.record_usage(t.admin_key, wb, results=1, **PHONE)
+    assert await _heard(channel, 0.4) == [bus.payload(workspace, Change.STATE)]
+
+    # and once the lease lapses, no more
+    await fetch(connection(), "UPDATE workspace SET live_until = now() - interval '1 s'")
+    await api.record_usage(t.admin_key, wb, results=1, **PHONE)
+    assert await _heard(channel, 0.4) == []
+    assert (await api.meters(t.admin_key))[1] == Decimal("2485")  # every charge was made
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_the_listener_renews_its_subscribers_leases(api, database):
+    # given: two workspaces, a subscriber in this process for one
+    watched = uuid.UUID((await api.create_workspace("launch")).id)
+    other = uuid.UUID((await api.create_workspace("launch")).id)
+    listener = PostgresListener(database.url, renew_every=0.2)
+    with hub.subscribe(watched, None, Change.STATE, CAP):
+        await listener.start()
+        try:
+            # when its lease is gone
+            await fetch(connection(), "UPDATE workspace SET live_until = NULL")
+            await asyncio.sleep(0.6)
+        finally:
+            await listener.stop()
+
+    # then the listener renewed it for LEASE seconds, and only it
+    rows = await fetch(
+        connection(),
+        "SELECT id, live_until > now() + make_interval(secs => $1) AS renewed FROM workspace"
+        " WHERE id = ANY($2::uuid[])",
+        bus.LEASE - 5,
+        [str(watched), str(other)],
+    )
+    assert {str(r["id"]): r["renewed"] for r in rows} == {str(watched): True, str(other): None}
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_a_subscriber_starting_amid_charges_ends_on_the_last_state(api, listening):
+    """The lease and a charge write the same row in turn: whichever commits first, the
+    subscriber either reads the charge or is told of it. Five rounds of 40 concurrent charges,
+    a subscriber joining after the first few."""
+    for _ in range(5):
+        t = await api.create_workspace("launch")
+        wb = await api.create_workbook(t.admin_key)
+        workspace = uuid.UUID(t.id)
+
+        async def charge(n: int, key: str = t.admin_key, wb: str = wb) -> None:
+            await asyncio.sleep(n * 0.002)
+            await api.record_usage(key, wb, results=1, **PHONE)
+
+        async def balance(key: str) -> str:  # what the subscription would send
+            return (await api.workspace(key))["dataCredits"]["balance"]
+
+        charges = asyncio.gather(*(charge(n) for n in range(40)))
+        await asyncio.sleep(0.02)
+        with hub.subscribe(workspace, None, Change.STATE, CAP) as mine:
+            await bus.keep_live([workspace])
+            seen = await balance(t.admin_key)
+            while True:  # as a subscription does: read again after each change told
+                if await mine.wait(0.5) is not Change.NONE:
+                    seen = await balance(t.admin_key)
+                elif charges.done():
+                    break
+            await charges
+        assert seen == "2300"
+        assert await api.meters(t.admin_key) == (40, Decimal("2300"))
 
 
 async def test_live_on_sqlite_another_process_commit_wakes_everyone(api, database):
