@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -41,6 +42,7 @@ EVENTS_PAGE = 100  # events read at once
 RETRY = 1.0  # seconds before reading again when the database did not answer
 REVOKED = 4403
 T = TypeVar("T")
+log = logging.getLogger("tally.live")
 
 
 class Live:
@@ -81,6 +83,18 @@ class Live:
             if subscriber.take() & Change.KEYS:  # the rest is read next anyway
                 await self._check_key()
 
+    async def _lease(self) -> None:
+        """Our workspace's charges notify from now on (app.events.bus.keep_live). Past a row
+        lock held longer than the lease waits, the process's listener takes the lease at its
+        next renewal and wakes this subscriber to read again."""
+        try:
+            await keep_live([self.workspace_id])
+        except Exception as error:
+            if is_unavailable(error):
+                raise  # read() tries again
+            log.warning("live updates: no lease for %s yet (%r)", self.workspace_id, error)
+        self.live = True
+
     async def _check_key(self) -> None:
         try:
             accepted = await self.context.key_still_accepted()
@@ -101,8 +115,7 @@ class Live:
             renew_budget(self.context.settings.max_queries)
             try:
                 if not self.live:  # registered with the hub already, and before the first read
-                    await keep_live([self.workspace_id])
-                    self.live = True
+                    await self._lease()
                 return await load()
             except Exception as error:
                 if not is_unavailable(error):

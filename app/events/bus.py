@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from app import locks
 from app.db import connection, fetch
@@ -31,16 +32,23 @@ from app.errors import QuotaExceeded
 from app.sqlite_engine import after_commit
 
 CHANNEL = "tally"
-# A workspace's charges notify only while it is live: a subscriber somewhere set
-# workspace.live_until less than LEASE seconds ago (`keep_live`), and each process renews it
-# for its subscribers every RENEW_EVERY seconds (app.events.listener). NOTIFY cost a charge
-# about a tenth of its CPU, in PostgreSQL and in every API process's listener, for
-# workspaces nobody watched.
-LEASE = 60.0
+# A workspace's charges notify only while it is live: a subscriber somewhere leased it, setting
+# workspace.live_until LEASE seconds ahead (`keep_live`), and each process's listener renews
+# the leases of its subscribers every RENEW_EVERY seconds (a lease with more than FRESH left is
+# not written again). NOTIFY cost a charge about 45 µs of PostgreSQL's CPU with two API
+# processes listening and 150 µs with eight (bench/notify.py), for workspaces nobody watched.
+LEASE = 90.0
+FRESH = 60.0  # above the longest gap between renewals, and what stalls them, with room
 RENEW_EVERY = 20.0
+LEASE_LOCK_WAIT = "2s"  # a row lock held longer: the listener's next renewal takes the lease
+# The rows are locked in id order, as app.locks does; `lapsed`: the lease had run out, so a
+# charge may have gone untold (the subscribers are woken to read again).
 KEEP_LIVE = (
-    "UPDATE workspace SET live_until = GREATEST(live_until, now() + make_interval(secs => $2))"
-    " WHERE id = ANY($1::uuid[])"
+    "WITH due AS (SELECT id, live_until FROM workspace WHERE id = ANY($1::uuid[])"
+    " AND (live_until IS NULL OR live_until < now() + make_interval(secs => $3))"
+    " ORDER BY id FOR NO KEY UPDATE)"
+    " UPDATE workspace AS w SET live_until = now() + make_interval(secs => $2) FROM due"
+    " WHERE w.id = due.id RETURNING w.id, coalesce(due.live_until <= now(), true) AS lapsed"
 )
 
 
@@ -199,12 +207,17 @@ def notify_returning(
     return clause, [CHANNEL, payload(workspace_id, change)]
 
 
-async def keep_live(workspace_ids: list[uuid.UUID]) -> None:
+async def keep_live(workspace_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """The workspaces have a subscriber: their charges notify for LEASE seconds from now. A
-    subscriber calls this after registering with the hub and before its first read."""
-    conn = connection()
-    if workspace_ids and not _is_sqlite(conn):
-        await fetch(conn, KEEP_LIVE, [str(w) for w in workspace_ids], LEASE)
+    subscriber calls this after registering with the hub and before its first read; each
+    process's listener again every RENEW_EVERY seconds. Returns those whose lease had run
+    out. Waits at most LEASE_LOCK_WAIT for a row's lock (PostgreSQL's lock_timeout)."""
+    if not workspace_ids or _is_sqlite(connection()):
+        return []
+    async with in_transaction() as conn:
+        await fetch(conn, f"SET LOCAL lock_timeout = '{LEASE_LOCK_WAIT}'")
+        rows = await fetch(conn, KEEP_LIVE, [str(w) for w in workspace_ids], LEASE, FRESH)
+    return [uuid.UUID(str(r["id"])) for r in rows if r["lapsed"]]
 
 
 async def notify_events(conn: BaseDBAsyncClient, workspace_id: uuid.UUID) -> None:

@@ -3,9 +3,10 @@
 PostgreSQL: one dedicated connection per process LISTENs on the channel, never a connection of
 the ORM's pool (LISTEN is session state, which app.db.PooledConnection does not reset, and a
 pooled connection is lent to requests between notifications). Each notification is handed to
-the hub, which wakes that workspace's subscribers. The same connection renews, every
-RENEW_EVERY seconds, the lease that keeps this process's subscribers' workspaces live (charges
-notify only live ones: app.events.bus.LEASE). The connection is checked every few seconds; when it is lost, the listener connects again, backing off up to a few seconds, and
+the hub, which wakes that workspace's subscribers. Beside it, through the pool, the lease that
+keeps this process's subscribers' workspaces live is renewed every RENEW_EVERY seconds
+(charges notify only live ones: app.events.bus.LEASE). The connection is checked every few
+seconds; when it is lost, the listener connects again, backing off up to a few seconds, and
 then wakes every subscriber, since notifications sent meanwhile were missed.
 
 SQLite: one process serves the file, and its own commits publish directly; other processes
@@ -23,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from app.db import asyncpg_dsn, connection, is_postgres
-from app.events.bus import CHANNEL, KEEP_LIVE, LEASE, RENEW_EVERY, Hub, hub, parse
+from app.events.bus import CHANNEL, EVERYTHING, RENEW_EVERY, Hub, hub, keep_live, parse
 
 log = logging.getLogger("tally.live")
 
@@ -57,9 +58,12 @@ class PostgresListener(_Background):
     async def start(self, wait: float = CONNECT_TIMEOUT) -> None:
         """Listen from now on; returns once listening (or after `wait` seconds, the listener
         trying on in the background)."""
-        self._task = asyncio.create_task(self._run(), name="tally-live-listener")
+        self._task = asyncio.create_task(self._both(), name="tally-live-listener")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), wait)
+
+    async def _both(self) -> None:
+        await asyncio.gather(self._run(), self._renew())
 
     def _notified(self, conn: Any, pid: int, channel: str, text: str) -> None:
         parsed = parse(text)
@@ -87,30 +91,31 @@ class PostgresListener(_Background):
         try:
             conn.add_termination_listener(lambda _: lost.set())
             await conn.add_listener(CHANNEL, self._notified)
-            await self._keep_live(conn)  # leases may have lapsed while nobody listened
             self.connected.set()
             self.hub.publish_everywhere()  # what was committed while nobody listened
-            renewed = asyncio.get_running_loop().time()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), min(CHECK_EVERY, self.renew_every))
-                if lost.is_set():
-                    break
-                if asyncio.get_running_loop().time() - renewed >= self.renew_every:
-                    await self._keep_live(conn)
-                    renewed = asyncio.get_running_loop().time()
-                else:
+                    await asyncio.wait_for(lost.wait(), CHECK_EVERY)
+                if not lost.is_set():
                     await conn.fetchval("SELECT 1", timeout=CONNECT_TIMEOUT)
             raise ConnectionError("the listening connection was closed")
         finally:
             self.connected.clear()
             conn.terminate()  # no goodbye to a server that may not answer
 
-    async def _keep_live(self, conn: Any) -> None:
-        """This process's subscribers' workspaces stay live (app.events.bus.LEASE); the
-        statement also shows that the connection answers."""
-        workspaces = [str(w) for w in self.hub.workspaces()]
-        await conn.execute(KEEP_LIVE, workspaces, LEASE, timeout=CONNECT_TIMEOUT)
+    async def _renew(self) -> None:
+        """This process's subscribers' workspaces stay live (app.events.bus.LEASE), through
+        the pool: never on the listening connection, where a wait on a row's lock would hold
+        back every notification. Subscribers whose lease had run out read again."""
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                lapsed = await keep_live(self.hub.workspaces())
+            except Exception as error:
+                log.warning("live updates: renewing the leases failed (%r); retrying", error)
+                continue
+            for workspace_id in lapsed:
+                self.hub.publish(workspace_id, EVERYTHING)
 
 
 class SqliteWatcher(_Background):

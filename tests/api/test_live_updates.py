@@ -78,6 +78,7 @@ async def test_live_a_refused_charge_changes_nothing_and_tells_nobody(api, liste
     wb = await api.create_workbook(t.admin_key)
     await api.record_usage(t.admin_key, wb, results=20, **PHONE)  # depletes: its event
     with hub.subscribe(uuid.UUID(t.id), None, Change.STATE | Change.EVENTS, CAP) as mine:
+        await bus.keep_live([uuid.UUID(t.id)])  # as a subscription does
         await asyncio.sleep(0.3)  # what that charge told arrives (PostgreSQL: asynchronously)
         mine.take()
         refused = await api.record_usage(t.admin_key, wb, results=1, **PHONE)
@@ -185,6 +186,7 @@ async def test_live_the_listener_comes_back_and_wakes_everyone(api, database, li
     wb = await api.create_workbook(t.admin_key)
     name = database.url.rsplit("/", 1)[1]
     with hub.subscribe(uuid.UUID(t.id), None, Change.STATE, CAP) as mine:
+        await bus.keep_live([uuid.UUID(t.id)])  # as a subscription does
         # The notifications of the changes above may still be on their way: let them arrive
         # first, so that the wake awaited below can only be the listener's after reconnecting.
         while await mine.wait(1) is not Change.NONE:
@@ -243,7 +245,8 @@ async def test_live_a_charge_notifies_only_while_its_workspace_is_live(api, chan
     assert await _heard(channel, 0.4) == [bus.payload(workspace, Change.STATE)]
 
     # and once the lease lapses, no more
-    await fetch(connection(), "UPDATE workspace SET live_until = now() - interval '1 s'")
+    lapse = "UPDATE workspace SET live_until = now() - interval '1 s' WHERE id = $1"
+    await fetch(connection(), lapse, t.id)
     await api.record_usage(t.admin_key, wb, results=1, **PHONE)
     assert await _heard(channel, 0.4) == []
     assert (await api.meters(t.admin_key))[1] == Decimal("2485")  # every charge was made
@@ -251,16 +254,19 @@ async def test_live_a_charge_notifies_only_while_its_workspace_is_live(api, chan
 
 @pytest.mark.usefixtures("postgres_only")
 async def test_live_the_listener_renews_its_subscribers_leases(api, database):
-    # given: two workspaces, a subscriber in this process for one
+    # given: two workspaces, a subscriber in this process for one, its lease run out
     watched = uuid.UUID((await api.create_workspace("launch")).id)
     other = uuid.UUID((await api.create_workspace("launch")).id)
     listener = PostgresListener(database.url, renew_every=0.2)
-    with hub.subscribe(watched, None, Change.STATE, CAP):
+    with hub.subscribe(watched, None, Change.STATE, CAP) as mine:
+        lapse = "UPDATE workspace SET live_until = now() - interval '1 s' WHERE id = ANY($1)"
+        await fetch(connection(), lapse, [str(watched), str(other)])
         await listener.start()
         try:
-            # when its lease is gone
-            await fetch(connection(), "UPDATE workspace SET live_until = NULL")
-            await asyncio.sleep(0.6)
+            mine.take()  # the listener's wake-up on connecting
+            # when the listener renews: the subscriber is told to read again, once
+            assert await mine.wait(1) is Change.STATE
+            assert await mine.wait(0.6) is Change.NONE  # later renewals: fresh, not written
         finally:
             await listener.stop()
 
@@ -272,7 +278,47 @@ async def test_live_the_listener_renews_its_subscribers_leases(api, database):
         bus.LEASE - 5,
         [str(watched), str(other)],
     )
-    assert {str(r["id"]): r["renewed"] for r in rows} == {str(watched): True, str(other): None}
+    assert {str(r["id"]): r["renewed"] for r in rows} == {str(watched): True, str(other): False}
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_a_lease_waits_for_a_charge_holding_the_row_and_is_bounded(
+    api, database, channel
+):
+    """The lease and a charge's notifying UPDATE take the workspace's row lock in turn. Lease
+    after the charge: it waits for the commit, so the subscriber's read (after the lease) sees
+    the charge. Lease first: the charge notifies. A lock held past LEASE_LOCK_WAIT: no wait."""
+    t = await api.create_workspace("launch")
+    workspace = uuid.UUID(t.id)
+    clause, args = bus.notify_returning(connection(), workspace, Change.STATE, first=2)
+    charge = f"UPDATE workspace SET actions_used = actions_used + 1 WHERE id = $1{clause}"
+    other = await asyncpg.connect(asyncpg_dsn(database.url))
+    try:
+        # a charge holds the row, uncommitted, with no lease yet: then a subscriber leases
+        tx = other.transaction()
+        await tx.start()
+        await other.fetch(charge, workspace, *args)
+        lease = asyncio.ensure_future(bus.keep_live([workspace]))
+        await asyncio.sleep(0.3)
+        assert not lease.done()  # it waits for the charge
+        await tx.commit()
+        assert await lease == [workspace]  # then leases (there was none: "lapsed")
+        assert await _heard(channel, 0.3) == []  # that charge was before the lease, unheard
+        # the lease first: the next charge notifies
+        await other.fetch(charge, workspace, *args)
+        assert await _heard(channel, 0.4) == [bus.payload(workspace, Change.STATE)]
+        # a lock held longer than LEASE_LOCK_WAIT: the lease gives up, it does not hang
+        await fetch(connection(), "UPDATE workspace SET live_until = NULL WHERE id = $1", t.id)
+        tx = other.transaction()
+        await tx.start()
+        await other.fetch("SELECT 1 FROM workspace WHERE id = $1 FOR UPDATE", workspace)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception, match="lock"):
+            await bus.keep_live([workspace])
+        assert asyncio.get_running_loop().time() - started < 4
+        await tx.rollback()
+    finally:
+        await other.close()
 
 
 @pytest.mark.usefixtures("postgres_only")
