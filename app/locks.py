@@ -162,6 +162,23 @@ async def claim_deliveries(
     return list(await fetch(conn, query, now, lease_until))
 
 
+async def lease_workspaces(
+    conn: BaseDBAsyncClient, workspace_ids: Sequence[str], lease: float, fresh: float
+) -> list[dict[str, Any]]:
+    """The live-update lease (app.events.bus.keep_live), PostgreSQL: the workspaces whose
+    lease has less than `fresh` seconds left, locked in id order and leased `lease` seconds
+    from now, in one statement; each row's `lapsed` says whether its lease had run out."""
+    _take(conn, WORKSPACE)
+    query = (
+        "WITH due AS (SELECT id, live_until FROM workspace WHERE id = ANY($1::uuid[])"
+        " AND (live_until IS NULL OR live_until < now() + make_interval(secs => $3))"
+        " ORDER BY id FOR NO KEY UPDATE)"
+        " UPDATE workspace AS w SET live_until = now() + make_interval(secs => $2) FROM due"
+        " WHERE w.id = due.id RETURNING w.id, coalesce(due.live_until <= now(), true) AS lapsed"
+    )
+    return list(await fetch(conn, query, sorted(set(workspace_ids)), lease, fresh))
+
+
 async def workspace_for_events(
     conn: BaseDBAsyncClient, workspace_id: uuid.UUID, notify: tuple[str, str]
 ) -> None:

@@ -41,15 +41,6 @@ LEASE = 90.0
 FRESH = 60.0  # above the longest gap between renewals, and what stalls them, with room
 RENEW_EVERY = 20.0
 LEASE_LOCK_WAIT = "2s"  # a row lock held longer: the listener's next renewal takes the lease
-# The rows are locked in id order, as app.locks does; `lapsed`: the lease had run out, so a
-# charge may have gone untold (the subscribers are woken to read again).
-KEEP_LIVE = (
-    "WITH due AS (SELECT id, live_until FROM workspace WHERE id = ANY($1::uuid[])"
-    " AND (live_until IS NULL OR live_until < now() + make_interval(secs => $3))"
-    " ORDER BY id FOR NO KEY UPDATE)"
-    " UPDATE workspace AS w SET live_until = now() + make_interval(secs => $2) FROM due"
-    " WHERE w.id = due.id RETURNING w.id, coalesce(due.live_until <= now(), true) AS lapsed"
-)
 
 
 class Change(enum.IntFlag):
@@ -216,7 +207,7 @@ async def keep_live(workspace_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         return []
     async with in_transaction() as conn:
         await fetch(conn, f"SET LOCAL lock_timeout = '{LEASE_LOCK_WAIT}'")
-        rows = await fetch(conn, KEEP_LIVE, [str(w) for w in workspace_ids], LEASE, FRESH)
+        rows = await locks.lease_workspaces(conn, [str(w) for w in workspace_ids], LEASE, FRESH)
     return [uuid.UUID(str(r["id"])) for r in rows if r["lapsed"]]
 
 
