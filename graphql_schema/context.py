@@ -62,16 +62,18 @@ class Context:
 
     async def principal(self) -> Principal:
         if self._principal is None:
-            self._accept(await authenticate(self._bearer(), self.settings.operator_key))
-            assert self._principal is not None
+            return self._accept(await authenticate(self._bearer(), self.settings.operator_key))
         set_actor(self._principal.actor)  # in the calling task, for the audit log (R39)
         return self._principal
 
-    def _accept(self, principal: Principal) -> None:
+    def _accept(self, principal: Principal) -> Principal:
+        """The request's caller from now on: its workspace for the log line, its actor for
+        the audit log (R39), set in the calling task."""
         self._principal = principal
         workspace = principal.workspace_id
         note(workspace_id=None if workspace is None else str(workspace))
         set_actor(principal.actor)
+        return principal
 
     async def caller(self) -> uuid.UUID | Bearer:
         """The caller's workspace, as `workspace_id`; or, while its key is yet to be looked

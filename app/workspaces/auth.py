@@ -114,7 +114,7 @@ class Bearer:
     `accepted`; a path that must know the caller first calls `principal()`."""
 
     key_hash: str
-    accepted: Callable[[Principal], None]
+    accepted: Callable[[Principal], object]  # what it returns is not used
 
     async def principal(self) -> Principal:
         principal = await look_up(self.key_hash)
