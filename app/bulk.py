@@ -80,9 +80,19 @@ def _shifted(query: str, offset: int) -> str:
 def _unnest_insert(
     table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
 ) -> tuple[str, list[Any]]:
-    """INSERT ... SELECT FROM unnest(arrays). A column with one value in every row (the
-    workspace, the time, often the run) goes in once as a scalar: encoding and unpacking
-    arrays of repeats was a good part of a batch's cost on both sides of the wire."""
+    """INSERT ... SELECT FROM unnest(arrays) (`unnest_rows`)."""
+    select, args = unnest_rows(columns, rows)
+    names = ", ".join(name for name, _ in columns)
+    return f"INSERT INTO {table} ({names}) {select}", args
+
+
+def unnest_rows(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """The rows as `SELECT ... FROM unnest(arrays)`, each column named, placeholders from $1.
+    A column with one value in every row (the workspace, the time, often the run) goes in
+    once as a scalar: encoding and unpacking arrays of repeats was a good part of a batch's
+    cost on both sides of the wire."""
     values = [list(column) for column in zip(*rows, strict=True)]
     same = [_constant(column) for column in values]
     if all(same):
@@ -90,24 +100,20 @@ def _unnest_insert(
     args = [
         column[0] if constant else column for column, constant in zip(values, same, strict=True)
     ]
-    return _unnest_sql(table, tuple(columns), tuple(same)), args
+    return _unnest_sql(tuple(columns), tuple(same)), args
 
 
 @functools.lru_cache(maxsize=256)  # the text depends only on which columns are constant
-def _unnest_sql(table: str, columns: tuple[tuple[str, str], ...], same: tuple[bool, ...]) -> str:
+def _unnest_sql(columns: tuple[tuple[str, str], ...], same: tuple[bool, ...]) -> str:
     select, arrays, varying = [], [], []
     for n, ((name, pg_type), constant) in enumerate(zip(columns, same, strict=True), start=1):
         if constant:
-            select.append(f"${n}::{pg_type}")
+            select.append(f"${n}::{pg_type} AS {name}")
         else:
             arrays.append(f"${n}::{pg_type}[]")
             varying.append(name)
             select.append(f"u.{name}")
-    names = ", ".join(name for name, _ in columns)
-    return (
-        f"INSERT INTO {table} ({names}) SELECT {', '.join(select)}"
-        f" FROM unnest({', '.join(arrays)}) AS u({', '.join(varying)})"
-    )
+    return f"SELECT {', '.join(select)} FROM unnest({', '.join(arrays)}) AS u({', '.join(varying)})"
 
 
 def _constant(column: list[Any]) -> bool:
@@ -119,7 +125,6 @@ def _constant(column: list[Any]) -> bool:
     if column[-1] != first or column.count(first) != len(column):
         return False
     if isinstance(first, datetime):
-        offset = first.utcoffset()
-        # Usually one object (the batch's `now`): no offset to read.
-        return all(v is first or v.utcoffset() == offset for v in column)
+        # Every offset, read in C (a generator's frame a value cost more than the reading).
+        return len(set(map(datetime.utcoffset, column))) == 1
     return True

@@ -22,14 +22,19 @@ def credits_to_units(value: Decimal | int | str) -> int:
 
 
 def units_to_credits(units: int) -> Decimal:
-    """Credits without trailing zeros (1.23, 5, not 1.2300 or 5.0000). Spelled from the
-    integer's digits: called for every amount an answer or an event shows, and Decimal's
-    scaleb and normalize cost several times more (tests/unit/test_units.py compares)."""
+    """Credits without trailing zeros (1.23, 5, not 1.2300 or 5.0000)."""
+    return Decimal(credits_text(units))
+
+
+def credits_text(units: int) -> str:
+    """`units_to_credits` as text (what `str` of it gives), as events and files spell amounts.
+    Spelled from the integer's digits: called for every amount an answer or an event shows,
+    and Decimal's scaleb and normalize cost several times more (tests/unit/test_units.py)."""
     whole, fraction = divmod(abs(units), CREDIT_SCALE)
     sign = "-" if units < 0 else ""
     if not fraction:
-        return Decimal(f"{sign}{whole}")
-    return Decimal(f"{sign}{whole}.{fraction:04d}".rstrip("0"))
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:04d}".rstrip("0")
 
 
 def cents_to_usd(cents: int) -> Decimal:

@@ -22,7 +22,7 @@ from app.catalog.store import aware, catalog_at
 from app.db import connection, fetch, fetch_one
 from app.errors import DomainError, ErrorCode, InvalidInput
 from app.requests import current_actor
-from app.units import cents_to_usd, units_to_credits
+from app.units import cents_to_usd, credits_text, units_to_credits
 
 
 class CatalogBusy(DomainError):
@@ -136,7 +136,7 @@ def flatten(catalog: Catalog) -> dict[str, str]:
         "billing.top_up_premium": str(b.top_up_premium),
         "billing.trial_plan": b.trial_plan,
         "billing.trial_days": str(b.trial_days),
-        "billing.trial_credits": str(units_to_credits(b.trial_credits_units)),
+        "billing.trial_credits": credits_text(b.trial_credits_units),
         "billing.free_plan": b.free_plan,
     }
     for p in catalog.plans:

@@ -21,7 +21,7 @@ from app.catalog import (
 )
 from app.errors import InvalidInput
 from app.kinds import BillingInterval, UsageKind, is_billable
-from app.units import cents_to_usd, credits_to_units, units_to_credits, usd_to_cents
+from app.units import cents_to_usd, credits_text, credits_to_units, usd_to_cents
 
 FEATURES = (WORKBOOK_SPEND_LIMITS,)
 MAX_PLAN_CODE = 32  # workspace.plan_code
@@ -148,7 +148,7 @@ def _usd_cents(value: Any, where: str) -> int:
 
 def _billing(b: dict[str, Any]) -> BillingSpec:
     default = BillingSpec()
-    trial_credits = b.get("trial_credits", str(units_to_credits(default.trial_credits_units)))
+    trial_credits = b.get("trial_credits", credits_text(default.trial_credits_units))
     trial_days = _whole(b.get("trial_days", default.trial_days), "billing.trial_days", 1)
     return BillingSpec(
         credit_price_usd=_decimal(
@@ -266,7 +266,7 @@ def dump_catalog(catalog: Catalog) -> str:
         f"top_up_premium = {_q(str(b.top_up_premium))}",
         f"trial_plan = {_q(b.trial_plan)}",
         f"trial_days = {b.trial_days}",
-        f"trial_credits = {_q(str(units_to_credits(b.trial_credits_units)))}",
+        f"trial_credits = {_q(credits_text(b.trial_credits_units))}",
         f"free_plan = {_q(b.free_plan)}",
     ]
     for p in catalog.plans:
@@ -290,15 +290,15 @@ def dump_catalog(catalog: Catalog) -> str:
             f"provider = {_q(r.provider)}",
             f"data_type = {_q(r.data_type)}",
             f"kind = {_q(r.kind.value)}",
-            f"credits = {_q(str(units_to_credits(r.credits_units)))}",
+            f"credits = {_q(credits_text(r.credits_units))}",
         ]
     for m in catalog.ai_models:
         lines += [
             "",
             "[[ai_models]]",
             f"code = {_q(m.code)}",
-            f"input_credits_per_1k = {_q(str(units_to_credits(m.input_units_per_1k)))}",
-            f"output_credits_per_1k = {_q(str(units_to_credits(m.output_units_per_1k)))}",
+            f"input_credits_per_1k = {_q(credits_text(m.input_units_per_1k))}",
+            f"output_credits_per_1k = {_q(credits_text(m.output_units_per_1k))}",
         ]
     return "\n".join(lines) + "\n"
 

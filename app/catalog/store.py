@@ -22,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.catalog import AiModelSpec, BillingSpec, Catalog, PlanSpec, PriceSpec
 from app.catalog.files import dump_catalog, parse_catalog_text
 from app.db import connection, fetch, fetch_one, in_list
-from app.units import units_to_credits
+from app.units import credits_text
 
 FIRST = datetime(1970, 1, 1, tzinfo=UTC)  # the seeded version is in force from then on
 
@@ -235,7 +235,7 @@ def _billing_rows(billing: BillingSpec) -> dict[str, str]:
         "top_up_premium": str(billing.top_up_premium),
         "trial_plan": billing.trial_plan,
         "trial_days": str(billing.trial_days),
-        "trial_credits": str(units_to_credits(billing.trial_credits_units)),
+        "trial_credits": credits_text(billing.trial_credits_units),
         "free_plan": billing.free_plan,
     }
 

@@ -57,6 +57,12 @@ def payload(workspace_id: uuid.UUID, change: Change) -> str:
     return f"{workspace_id}:{int(change)}"
 
 
+def payload_sql(workspace_id: str, change: Change) -> str:
+    """`payload` as a SQL expression over a uuid column, for a statement that notifies many
+    workspaces at once (the renewal sweep): no id spelled in Python, none sent."""
+    return f"{workspace_id}::text || ':{int(change)}'"
+
+
 def parse(text: str) -> tuple[uuid.UUID, Change] | None:
     """A payload `payload` made; None for anything else (it is not ours to act on)."""
     workspace, _, kinds = text.partition(":")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.kinds import Meter
-from app.units import units_to_credits
+from app.units import credits_text
 
 CREDITS_DEPLETED = "credits.depleted"
 ACTIONS_EXHAUSTED = "actions.exhausted"
@@ -104,8 +104,8 @@ def _threshold_event(alert: AlertState, meters: Meters) -> NewEvent:
             CREDITS_THRESHOLD,
             {
                 "alertId": str(alert.id),
-                "threshold": str(units_to_credits(alert.threshold)),
-                "available": str(units_to_credits(meters.available)),
+                "threshold": credits_text(alert.threshold),
+                "available": credits_text(meters.available),
             },
         )
     return NewEvent(
@@ -120,7 +120,7 @@ def _threshold_event(alert: AlertState, meters: Meters) -> NewEvent:
 
 
 def depleted(meters: Meters) -> NewEvent:
-    return NewEvent(CREDITS_DEPLETED, {"available": str(units_to_credits(meters.available))})
+    return NewEvent(CREDITS_DEPLETED, {"available": credits_text(meters.available)})
 
 
 def exhausted(meters: Meters) -> NewEvent:
@@ -133,8 +133,8 @@ LimitEvent = Callable[[uuid.UUID, int, int], NewEvent]
 def limit_reached(workbook_id: uuid.UUID, limit: int, spent: int) -> NewEvent:
     data = {
         "workbookId": str(workbook_id),
-        "limit": str(units_to_credits(limit)),
-        "spent": str(units_to_credits(spent)),
+        "limit": credits_text(limit),
+        "spent": credits_text(spent),
     }
     return NewEvent(LIMIT_REACHED, data)
 
@@ -142,7 +142,7 @@ def limit_reached(workbook_id: uuid.UUID, limit: int, spent: int) -> NewEvent:
 def budget_exhausted(run_id: uuid.UUID, budget: int, spent: int) -> NewEvent:
     data = {
         "runId": str(run_id),
-        "budget": str(units_to_credits(budget)),
-        "spent": str(units_to_credits(spent)),
+        "budget": credits_text(budget),
+        "spent": credits_text(spent),
     }
     return NewEvent(BUDGET_EXHAUSTED, data)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -47,12 +48,11 @@ DELIVERY_COLUMNS = [
 PENDING = "PENDING"
 
 
-# json.dumps with any argument builds an encoder a call; a renewal sweep encodes 100,000.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
 def payload(workspace_id: uuid.UUID, event: NewEvent) -> str:
-    return _COMPACT.encode({"workspaceId": str(workspace_id), **event.data})
+    """The event's JSON. orjson takes a tenth of the stdlib's time (a renewal sweep encodes
+    100,000); an event's data are the server's own ASCII strings and ints, so the text is the
+    one `json.dumps(..., separators=(",", ":"))` gives (tests/unit/test_event_payloads.py)."""
+    return orjson.dumps({"workspaceId": str(workspace_id), **event.data}).decode()
 
 
 async def emit(

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from app.events.rules import NewEvent
-from app.units import cents_to_usd, units_to_credits
+from app.units import cents_to_usd, credits_text
 
 PLAN_CHANGED = "subscription.plan_changed"
 RENEWED = "subscription.renewed"
@@ -62,9 +62,9 @@ def renewed(
         {
             "periodStart": period_start.isoformat(),
             "periodEnd": period_end.isoformat(),
-            "granted": str(units_to_credits(granted)),
-            "rolledOver": str(units_to_credits(rolled_over)),
-            "expired": str(units_to_credits(expired)),
+            "granted": credits_text(granted),
+            "rolledOver": credits_text(rolled_over),
+            "expired": credits_text(expired),
         },
     )
 
@@ -79,8 +79,8 @@ def run_ended(run_id: uuid.UUID, status: str, spent: int, released: int) -> NewE
         {
             "runId": str(run_id),
             "status": status,
-            "spent": str(units_to_credits(spent)),
-            "released": str(units_to_credits(released)),
+            "spent": credits_text(spent),
+            "released": credits_text(released),
         },
     )
 
@@ -90,7 +90,7 @@ def topup_purchased(topup_id: uuid.UUID, credits: int, price_cents: int, auto: b
         TOPUP_PURCHASED,
         {
             "topUpId": str(topup_id),
-            "credits": str(units_to_credits(credits)),
+            "credits": credits_text(credits),
             "price": str(cents_to_usd(price_cents)),
             "auto": auto,
         },

@@ -11,7 +11,7 @@ unless it told them itself (the charge path, in its UPDATE of the workspace).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,7 +104,9 @@ async def _workspace(
     refused: Refusals,
     outcome: Outcome,
 ) -> None:
-    depleted_at, exhausted_at = workspace_events(watched, refused, outcome)
+    depleted_at, exhausted_at = workspace_events(
+        watched.meters, watched.depleted_at, watched.exhausted_at, refused.codes, outcome
+    )
     if (depleted_at, exhausted_at) != (watched.depleted_at, watched.exhausted_at):
         await fetch(
             conn,
@@ -116,16 +118,20 @@ async def _workspace(
 
 
 def workspace_events(
-    watched: Watched, refused: Refusals, outcome: Outcome
+    meters: Meters,
+    depleted_at: int | None,
+    exhausted_at: int | None,
+    refused: Collection[ErrorCode],
+    outcome: Outcome,
 ) -> tuple[int | None, int | None]:
     """The workspace's once-per-crossing events (appended to `outcome`) and the headrooms
-    they stand at now (depleted, exhausted). Pure: the renewal sweep's batches use it too."""
-    meters = watched.meters
-    credits_refused = ErrorCode.INSUFFICIENT_DATA_CREDITS in refused.codes
-    actions_refused = ErrorCode.ACTIONS_EXHAUSTED in refused.codes
-    fires_d, depleted_at = rules.once(Once(meters.available, watched.depleted_at), credits_refused)
+    they stand at now (depleted, exhausted), from those they fired at and the codes the
+    change's requests were refused for. Pure: the renewal sweep's batches use it too."""
+    credits_refused = ErrorCode.INSUFFICIENT_DATA_CREDITS in refused
+    actions_refused = ErrorCode.ACTIONS_EXHAUSTED in refused
+    fires_d, depleted_at = rules.once(Once(meters.available, depleted_at), credits_refused)
     remaining = meters.capacity - meters.used
-    fires_e, exhausted_at = rules.once(Once(remaining, watched.exhausted_at), actions_refused)
+    fires_e, exhausted_at = rules.once(Once(remaining, exhausted_at), actions_refused)
     if fires_d:
         outcome.events.append(rules.depleted(meters))
     if fires_e:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from app.catalog import PlanSpec
 from app.kinds import BillingInterval
@@ -16,8 +16,8 @@ class ChangeKind(StrEnum):
     DOWNGRADE = "DOWNGRADE"  # at the cycle end (R21); so is any change of interval (R30)
 
 
-@dataclass(frozen=True)
-class Choice:
+# A NamedTuple, not a frozen dataclass: two per renewal in the sweep's hot path (renewal_step).
+class Choice(NamedTuple):
     """A plan, a credit tier (monthly Data Credits) and a billing interval."""
 
     plan_code: str

@@ -22,13 +22,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.billing.charges import plan_fee_description
 from app.billing.money import cycle_price_cents
-from app.bulk import combined, unnest_insert
+from app.bulk import combined, unnest_insert, unnest_rows
 from app.catalog.store import Timeline
 from app.db import fetch
 from app.events import bus, types
 from app.events.rules import Meters, NewEvent, Outcome
 from app.events.store import EVENT_COLUMNS, PENDING, payload
-from app.events.watch import Refusals, Watched, workspace_events
+from app.events.watch import workspace_events
 from app.history.plan_periods import plan_changes
 from app.kinds import BillingInterval, ChargeKind, EntryType, Meter, WorkspaceStatus
 from app.models import Workspace
@@ -65,16 +65,21 @@ class Row:
 COLUMNS = ", ".join(Row.__dataclass_fields__)
 
 
+# The stored text to its member: a dict lookup, where calling the enum is Python code.
+_INTERVALS = {i.value: i for i in BillingInterval}
+_STATUSES = {s.value: s for s in WorkspaceStatus}
+
+
 def state_of(row: Workspace | Row) -> State:
     pending = None
     if row.pending_plan_code is not None:
-        interval = BillingInterval(row.pending_interval) if row.pending_interval else None
+        interval = _INTERVALS[row.pending_interval] if row.pending_interval else None
         pending = Pending(row.pending_plan_code, row.pending_credit_tier, interval)
     return State(
         plan_code=row.plan_code,
         credit_tier=row.credit_tier,
-        interval=BillingInterval(row.billing_interval),
-        status=WorkspaceStatus(row.status),
+        interval=_INTERVALS[row.billing_interval],
+        status=_STATUSES[row.status],
         anchor=row.anchor_at,
         period_start=row.period_start,
         period_end=row.period_end,
@@ -153,8 +158,18 @@ PLAN_PERIOD_COLUMNS = [
     ("credit_tier", "integer"), ("billing_interval", "text"), ("actions_capacity", "integer"),
     ("source", "text"),
 ]  # fmt: skip
-# Each workspace's final state, applied only to the state it was planned from.
-UPDATE = """
+UPDATE_COLUMNS = [
+    ("id", "uuid"), ("was_due", "timestamptz"), ("was_balance", "bigint"),
+    ("was_used", "integer"), ("plan_code", "text"), ("credit_tier", "integer"),
+    ("interval", "text"), ("status", "text"), ("anchor_at", "timestamptz"),
+    ("period_start", "timestamptz"), ("period_end", "timestamptz"),
+    ("actions_period_end", "timestamptz"), ("capacity", "integer"), ("balance", "bigint"),
+    ("monthly_credits", "bigint"), ("opened", "boolean"), ("depleted", "bigint"),
+    ("exhausted", "bigint"), ("announced", "boolean"),
+]  # fmt: skip
+# Each workspace's final state, applied only to the state it was planned from. `{rows}` is
+# `unnest_rows` of UPDATE_COLUMNS, `{channel}` the placeholder after its arguments.
+UPDATE = f"""
 UPDATE workspace AS w
    SET plan_code = u.plan_code, credit_tier = u.credit_tier, billing_interval = u.interval,
        status = u.status, anchor_at = u.anchor_at, period_start = u.period_start,
@@ -166,19 +181,13 @@ UPDATE workspace AS w
        pending_interval = CASE WHEN u.opened THEN NULL ELSE w.pending_interval END,
        auto_topup_used = CASE WHEN u.opened THEN 0 ELSE w.auto_topup_used END,
        depleted_headroom = u.depleted, exhausted_headroom = u.exhausted
-  FROM unnest($1::uuid[], $2::timestamptz[], $3::bigint[], $4::integer[], $5::text[],
-              $6::integer[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],
-              $11::timestamptz[], $12::timestamptz[], $13::integer[], $14::bigint[],
-              $15::bigint[], $16::boolean[], $17::bigint[], $18::bigint[], $19::text[],
-              $20::text[])
-       AS u(id, was_due, was_balance, was_used, plan_code, credit_tier, interval, status,
-            anchor_at, period_start, period_end, actions_period_end, capacity, balance,
-            monthly_credits, opened, depleted, exhausted, events_note, state_note)
+  FROM ({{rows}}) AS u
  WHERE w.id = u.id AND w.actions_period_end = u.was_due AND w.credit_balance = u.was_balance
    AND w.actions_used = u.was_used
 RETURNING w.id,
-       CASE WHEN u.events_note IS NOT NULL THEN pg_notify($21, u.events_note) END,
-       pg_notify($21, u.state_note)
+       CASE WHEN u.announced THEN
+            pg_notify({{channel}}, {bus.payload_sql("w.id", bus.Change.EVENTS)}) END,
+       pg_notify({{channel}}, {bus.payload_sql("w.id", bus.Change.STATE)})
 """
 EVENT_ROW = [c for c in EVENT_COLUMNS if c[0] != "id"]  # and its id, made by PostgreSQL
 # The outbox: one delivery per enabled endpoint of the event's workspace that wants its type,
@@ -209,8 +218,9 @@ class Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)
 
     def statements(self) -> list[tuple[str, list[Any]]]:
-        columns = list(zip(*self.updates, strict=True))
-        found: list[tuple[str, list[Any]]] = [(UPDATE, [*map(list, columns), bus.CHANNEL])]
+        source, args = unnest_rows(UPDATE_COLUMNS, self.updates)
+        update = UPDATE.format(rows=source, channel=f"${len(args) + 1}")
+        found: list[tuple[str, list[Any]]] = [(update, [*args, bus.CHANNEL])]
         for table, names, rows in (
             ("renewal", RENEWAL_COLUMNS, self.renewals),
             ("ledger_entry", LEDGER_COLUMNS, self.ledger),
@@ -304,16 +314,15 @@ def _settle(
     """What `watch.after` does once the steps are written (R34): the once-per-crossing events
     of the new meters, and the workspace's final row with its live notifications."""
     meters = Meters(row.credit_balance - row.credits_held, row.actions_used, row.actions_capacity)
-    watched = Watched(meters, row.depleted_headroom, row.exhausted_headroom, 0)
     outcome = Outcome()
-    depleted, exhausted = workspace_events(watched, Refusals(), outcome)
+    depleted, exhausted = workspace_events(
+        meters, row.depleted_headroom, row.exhausted_headroom, (), outcome
+    )
     batch.events += _event_rows(row.id, outcome.events, batch.now)
-    has_events = announced or bool(outcome.events)
-    events_note = bus.payload(row.id, bus.Change.EVENTS) if has_events else None
     batch.updates.append((row.id, *before, row.plan_code, row.credit_tier, row.billing_interval,
         row.status, row.anchor_at, row.period_start, row.period_end, row.actions_period_end,
         row.actions_capacity, row.credit_balance, row.monthly_credits, opened, depleted,
-        exhausted, events_note, bus.payload(row.id, bus.Change.STATE)))  # fmt: skip
+        exhausted, announced or bool(outcome.events)))  # fmt: skip
 
 
 async def write(conn: BaseDBAsyncClient, batch: Batch) -> None:

@@ -8,9 +8,10 @@ months behind catches up period by period, each with its own cap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from app.catalog import BillingSpec, PlanSpec
 from app.kinds import BillingInterval, WorkspaceStatus
@@ -27,15 +28,16 @@ class RenewalKind(StrEnum):
     TRIAL_END = "TRIAL_END"  # the trial's end: the chosen plan, or free, starts (R18)
 
 
-@dataclass(frozen=True)
-class Pending:
+# The values a step is planned from and to are NamedTuples: immutable, and built per workspace
+# per step by the renewal sweep, where a frozen dataclass's __init__ (a call per field) was a
+# tenth of the planning.
+class Pending(NamedTuple):
     plan_code: str
     credit_tier: int | None
     interval: BillingInterval | None
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     """What a renewal reads of a workspace row."""
 
     plan_code: str
@@ -52,8 +54,7 @@ class State:
     pending: Pending | None
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     kind: RenewalKind
     at: datetime  # the boundary: the new period starts here
     terms: Terms  # in force from `at`
@@ -93,6 +94,7 @@ def plan_step(state: State, plans: dict[str, PlanSpec], billing: BillingSpec) ->
     # A trial's end starts a subscription: its anchor is that moment (R14, R18).
     anchor = at if trial else state.anchor
     months = months_in(terms.interval)
+    next_month = next_boundary(anchor, at, 1)
     return Step(
         kind=RenewalKind.TRIAL_END if trial else RenewalKind.CYCLE,
         at=at,
@@ -100,8 +102,8 @@ def plan_step(state: State, plans: dict[str, PlanSpec], billing: BillingSpec) ->
         status=WorkspaceStatus.ACTIVE,
         anchor=anchor,
         period_start=at,
-        period_end=next_boundary(anchor, at, months),
-        actions_period_end=next_boundary(anchor, at, 1),
+        period_end=next_month if months == 1 else next_boundary(anchor, at, months),
+        actions_period_end=next_month,
         actions_expired=actions_expired,
         credits=_roll_credits(state, plans, billing, current, terms),
     )
@@ -110,15 +112,16 @@ def plan_step(state: State, plans: dict[str, PlanSpec], billing: BillingSpec) ->
 def _catalog_terms(state: State, plans: dict[str, PlanSpec]) -> Terms:
     """The catalog's terms for the stored plan and tier: what the next period grants."""
     plan = plans[state.plan_code]
-    if state.credit_tier is None:  # a trial: its grant is what the workspace was given
-        return Terms(plan.code, None, state.interval, plan.monthly_actions, 0)
-    return Terms(
-        plan.code,
-        state.credit_tier,
-        state.interval,
-        plan.monthly_actions,
-        state.credit_tier * CREDIT_SCALE,
-    )
+    return _terms(plan.code, state.credit_tier, state.interval, plan.monthly_actions)
+
+
+@functools.lru_cache(maxsize=1024)  # Terms are immutable; a sweep asks for a few, many times
+def _terms(
+    plan_code: str, credit_tier: int | None, interval: BillingInterval, monthly_actions: int
+) -> Terms:
+    if credit_tier is None:  # a trial: its grant is what the workspace was given
+        return Terms(plan_code, None, interval, monthly_actions, 0)
+    return Terms(plan_code, credit_tier, interval, monthly_actions, credit_tier * CREDIT_SCALE)
 
 
 def _next_terms(

@@ -7,8 +7,8 @@ and the cut down to the cap (2x the new cycle's grant).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 ANNUAL_ROLLOVER_PERCENT = 15  # R17
 
@@ -21,8 +21,8 @@ class Ending(StrEnum):
     ANNUAL = "ANNUAL"
 
 
-@dataclass(frozen=True)
-class CreditRenewal:
+# A NamedTuple, not a frozen dataclass: one per renewal in the sweep's hot path (renewal_step).
+class CreditRenewal(NamedTuple):
     before: int
     expired: int  # >= 0, taken off first
     granted: int  # the new cycle's grant

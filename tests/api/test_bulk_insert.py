@@ -81,7 +81,7 @@ def test_postgres_statement_sends_repeated_values_once():
         [("x", 1, AT), ("x", 2, AT)],
     )
     assert query == (
-        "INSERT INTO t (a, b, at) SELECT $1::text, u.b, $3::timestamptz"
+        "INSERT INTO t (a, b, at) SELECT $1::text AS a, u.b, $3::timestamptz AS at"
         " FROM unnest($2::bigint[]) AS u(b)"
     )
     assert args == ["x", [1, 2], AT]
@@ -89,7 +89,9 @@ def test_postgres_statement_sends_repeated_values_once():
 
 def test_postgres_statement_keeps_one_array_when_nothing_varies():
     query, args = _unnest_insert("t", [("a", "text"), ("b", "bigint")], [("x", 1)] * 2)
-    assert query == "INSERT INTO t (a, b) SELECT u.a, $2::bigint FROM unnest($1::text[]) AS u(a)"
+    assert query == (
+        "INSERT INTO t (a, b) SELECT u.a, $2::bigint AS b FROM unnest($1::text[]) AS u(a)"
+    )
     assert args == [["x", "x"], 1]
 
 

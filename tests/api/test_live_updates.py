@@ -12,6 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -22,11 +23,12 @@ from app import locks
 from app.clock import utcnow
 from app.db import asyncpg_dsn, connection, fetch
 from app.events import bus
-from app.events.bus import Change, hub
+from app.events.bus import EVERYTHING, Change, hub
 from app.events.listener import APP_NAME, PostgresListener, SqliteWatcher
 from app.events.rules import NewEvent
 from app.events.store import emit, events_after
 from app.events.types import TEST_PING
+from app.plans.renewals import Scope, sweep
 
 PHONE = {"kind": "ENRICHMENT", "provider": "apollo", "dataType": "phone"}  # 5 credits each
 CAP = 10
@@ -250,6 +252,35 @@ async def test_live_a_charge_notifies_only_while_its_workspace_is_live(api, chan
     await api.record_usage(t.admin_key, wb, results=1, **PHONE)
     assert await _heard(channel, 0.4) == []
     assert (await api.meters(t.admin_key))[1] == Decimal("2485")  # every charge was made
+
+
+@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.parametrize("set_based", [True, False], ids=["set", "per-workspace"])
+async def test_live_a_renewal_tells_each_workspace_its_state_and_events(api, channel, set_based):
+    # given: two workspaces a month from their renewal, one depleted (its event re-arms)
+    made = [await api.create_workspace("launch") for _ in range(2)]
+    ids = [uuid.UUID(t.id) for t in made]
+    await _heard(channel, 0.3)  # what creating them told
+
+    # when the sweep renews both, a month later
+    later = utcnow() + timedelta(days=32)
+    done = await sweep(later, Scope(workspace_ids=ids), set_based=set_based)
+    assert done.workspaces == 2
+
+    # then each is told once of its state and once of its events (subscription.renewed), in
+    # the words bus.payload spells, whichever path wrote them
+    heard = await _heard(channel, 0.4)
+    expected = [bus.payload(w, c) for w in ids for c in (Change.STATE, Change.EVENTS)]
+    assert sorted(heard) == sorted(expected)
+
+
+@pytest.mark.usefixtures("postgres_only")
+async def test_live_payload_sql_spells_what_payload_spells(api):
+    workspace = uuid.uuid4()
+    for change in (Change.STATE, Change.EVENTS, Change.KEYS, EVERYTHING):
+        sql = f"SELECT {bus.payload_sql('$1::uuid', change)} AS p"
+        row = (await fetch(connection(), sql, str(workspace)))[0]
+        assert row["p"] == bus.payload(workspace, change)
 
 
 @pytest.mark.usefixtures("postgres_only")

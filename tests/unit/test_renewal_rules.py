@@ -1,6 +1,5 @@
 """Pure rules of renewals, rollover, plan changes and money (R14-R21, R27, R29, R30, R32, R33)."""
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -179,7 +178,7 @@ def state(**fields) -> State:
         balance=4000 * U,
         pending=None,
     )
-    return replace(base, **fields)
+    return base._replace(**fields)
 
 
 def test_r15_r16_monthly_step():
@@ -221,7 +220,7 @@ def test_r18_trial_end_reanchors_on_free_or_the_chosen_plan():
     assert step.kind is RenewalKind.TRIAL_END and step.terms.plan_code == "free"
     assert step.anchor == at(2025, 1, 15) and step.period_end == at(2025, 2, 15)
     assert step.credits == CreditRenewal(800 * U, 700 * U, 100 * U, 0, 200 * U)
-    chosen = plan_step(replace(trial, pending=Pending("launch", 2500, None)), PLANS, BILLING)
+    chosen = plan_step(trial._replace(pending=Pending("launch", 2500, None)), PLANS, BILLING)
     assert chosen.terms.plan_code == "launch"
     assert chosen.credits == CreditRenewal(800 * U, 700 * U, 2500 * U, 0, 2600 * U)
 

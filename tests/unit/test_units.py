@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from app.units import (
     cents_to_usd,
+    credits_text,
     credits_to_units,
     units_to_credits,
     usd_to_cents,
@@ -29,6 +30,7 @@ def test_r01_credits_are_ten_thousandths(credits, units):
 )
 def test_r01_credits_print_without_exponent_or_trailing_zeros(units, text):
     assert format(units_to_credits(units), "f") == text
+    assert credits_text(units) == text
 
 
 def test_r01_a_fifth_decimal_place_is_refused():
@@ -62,6 +64,7 @@ def _scaled(units: int) -> Decimal:
 def test_r01_credits_are_the_same_decimal_as_scaled_arithmetic_gives(units):
     credits = units_to_credits(units)
     assert (str(credits), credits.as_tuple()) == (str(_scaled(units)), _scaled(units).as_tuple())
+    assert credits_text(units) == str(_scaled(units))  # what events and files show
 
 
 @pytest.mark.parametrize(
