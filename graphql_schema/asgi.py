@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -33,7 +32,7 @@ from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.tracing import configure_tracing, shutdown_tracing
 from app.webhooks.delivery import DeliveryWorker
-from graphql_schema import perf, persisted
+from graphql_schema import json_codec, perf, persisted
 from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
@@ -89,12 +88,15 @@ class TallyGraphQL(GraphQL[Context, None]):
         try:
             # Decoded here: json.loads would take UTF-16 and UTF-32 bytes as well.
             text = data.decode("utf-8") if isinstance(data, bytes) else data
-            value = json.loads(text)
+            value = json_codec.loads(text)
         except (ValueError, RecursionError):  # malformed, not UTF-8, or nested too deep
             raise HTTPException(400, "the body is not JSON text in UTF-8") from None
         if not isinstance(value, dict):
             raise HTTPException(400, "expected a JSON object: {query, variables, operationName}")
         return value
+
+    def encode_json(self, data: object) -> str:
+        return json_codec.dumps(data)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A GET carrying only a persisted query's hash asks for its result, not the IDE."""
