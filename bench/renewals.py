@@ -7,9 +7,9 @@ Seeds `--workspaces` launch workspaces on a fresh PostgreSQL database with SQL (
 due: a monthly renewal with an Actions expiry, a grant and a rollover cap), then times the
 sweep exactly as `tally jobs run renewals` runs it (`app.plans.renewals.sweep`, set-based on
 PostgreSQL: app.plans.renewal_batch, `--lanes` batches in flight, 4 by default as in the
-sweep). With `--schedulers 2` two processes sweep the same population at once; the time is
-from the start signal (sent once every process has imported and connected) until all have
-finished.
+sweep; the garbage collector tuned as that command tunes it, app.collector). With
+`--schedulers 2` two processes sweep the same population at once; the time is from the start
+signal (sent once every process has imported and connected) until all have finished.
 
 The baseline, in the same run against a second population of the same size (seeded after the
 sweep, so the sweep never sees it), is the same sweep written directly with asyncpg, with as
@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
+from app.collector import tune_gc
 from app.db import close_database, open_database
 from app.plans.renewals import LANES, Scope, sweep
 
@@ -172,6 +173,7 @@ async def worker(kind: str, url: str, batch: int, lanes: int) -> None:
     """One scheduler process: set up, wait for the start line on stdin, sweep, print the count."""
     if kind == "tally":
         await open_database(url)
+        tune_gc()  # as `tally jobs run` and the scheduler process do once started
     conn_url = url.replace("postgres://", "postgresql://")
     conn = await asyncpg.connect(conn_url)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

@@ -23,6 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.collector import tune_gc
 from app.config import Settings
 from app.events.listener import start_listening
 from app.health import readiness
@@ -37,7 +38,6 @@ from graphql_schema.context import Context
 from graphql_schema.csv_export import usage_csv_endpoint
 from graphql_schema.dashboard import dashboard_asset, dashboard_page
 from graphql_schema.errors import client_error, forget_tracebacks, log_errors
-from graphql_schema.gc_tuning import tune_gc
 from graphql_schema.http_errors import RETRY_AFTER_SECONDS, error_response, request_status
 from graphql_schema.http_limits import BodyLimit
 from graphql_schema.ide import ide_asset, ide_response

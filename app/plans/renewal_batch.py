@@ -237,7 +237,8 @@ class Batch:
         return found
 
     def mark(self) -> tuple[int, ...]:
-        return tuple(len(rows) for rows in self._lists())
+        return (len(self.updates), len(self.renewals), len(self.ledger), len(self.charges),
+                len(self.plan_periods), len(self.events))  # fmt: skip
 
     def undo(self, mark: tuple[int, ...]) -> None:
         """Drop what was added since `mark`."""
@@ -275,23 +276,24 @@ def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) ->
             batch.undo(mark)
             return None
         balance = c.after if c is not None else row.credit_balance
-        batch.renewals.append((row.id, step.at, step.kind.value, terms.plan_code,
-            terms.credit_tier, terms.interval.value, row.credit_balance,
+        # StrEnum members go to asyncpg as they are: each is its text (`.value` is Python code).
+        batch.renewals.append((row.id, step.at, step.kind, terms.plan_code,
+            terms.credit_tier, terms.interval, row.credit_balance,
             c.expired if c else 0, c.granted if c else 0, c.capped if c else 0, balance,
             terms.monthly_actions, now))  # fmt: skip
-        batch.ledger += [(row.id, t.value, m.value, a, b, now) for t, m, a, b in postings(step)]
+        batch.ledger += [(row.id, t, m, a, b, now) for t, m, a, b in postings(step)]
         plan_before = (row.plan_code, row.credit_tier, row.billing_interval, row.actions_capacity)
         if plan_changes(terms, terms.monthly_actions, plan_before):  # R38
             batch.plan_periods.append((row.id, now, terms.plan_code, terms.credit_tier,
-                terms.interval.value, terms.monthly_actions, step.kind.value))  # fmt: skip
+                terms.interval, terms.monthly_actions, step.kind))  # fmt: skip
         if step.opens_cycle:
             opened = True
             assert terms.credit_tier is not None
             plan = plans[terms.plan_code]
             price = cycle_price_cents(plan, terms.credit_tier, terms.interval, billing)
             if price > 0:
-                batch.charges.append((row.id, ChargeKind.PLAN_FEE.value,
-                    step.period_start, terms.plan_code, terms.credit_tier, terms.interval.value,
+                batch.charges.append((row.id, ChargeKind.PLAN_FEE,
+                    step.period_start, terms.plan_code, terms.credit_tier, terms.interval,
                     terms.cycle_grant_units, price,
                     plan_fee_description(plan, terms, step.period_start), now))  # fmt: skip
         follow(row, step)
@@ -318,7 +320,8 @@ def _settle(
     depleted, exhausted = workspace_events(
         meters, row.depleted_headroom, row.exhausted_headroom, (), outcome
     )
-    batch.events += _event_rows(row.id, outcome.events, batch.now)
+    if outcome.events:
+        batch.events += _event_rows(row.id, outcome.events, batch.now)
     batch.updates.append((row.id, *before, row.plan_code, row.credit_tier, row.billing_interval,
         row.status, row.anchor_at, row.period_start, row.period_end, row.actions_period_end,
         row.actions_capacity, row.credit_balance, row.monthly_credits, opened, depleted,

@@ -1,14 +1,15 @@
-"""A serving process moves its start-up objects out of the collector's sight and collects the
-young generation every 50,000 allocations, not every 700 (graphql_schema.gc_tuning)."""
+"""A serving, scheduling or job-running process moves its start-up objects out of the
+collector's sight and collects the young generation every 50,000 allocations, not every 700
+(app.collector)."""
 
 import gc
 from collections.abc import Iterator
 
 import pytest
 
+from app.collector import YOUNG_THRESHOLD, tune_gc
 from app.config import Settings
 from graphql_schema.asgi import create_app
-from graphql_schema.gc_tuning import YOUNG_THRESHOLD, tune_gc
 
 
 @pytest.fixture
@@ -35,3 +36,15 @@ async def test_the_served_app_tunes_gc_when_it_starts(restored_gc):
     assert gc.get_threshold()[0] == 700
     async with app.router.lifespan_context(app):
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+
+
+async def test_tally_jobs_run_tunes_gc_when_it_starts(restored_gc, tmp_path):
+    from datetime import UTC, datetime
+
+    from tally.cli import _run_jobs
+
+    settings = Settings(database_url=f"sqlite://{tmp_path / 'jobs.sqlite3'}", scheduler=False)
+    assert gc.get_threshold()[0] == 700
+    assert await _run_jobs(settings, [], datetime.now(UTC), 100) == 0
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+    assert gc.get_freeze_count() > 1_000
