@@ -19,10 +19,11 @@ the five columns it needs `... ORDER BY actions_period_end LIMIT n FOR NO KEY UP
 LOCKED`, then the cycle's arithmetic in Python (Actions expiry, grant, cap; the population's
 plan, fee and dates written in as constants), and (2) one statement of data-modifying CTEs:
 the workspaces' conditional UPDATE from unnest() returning their live notifications
-(pg_notify, events and state), the renewal rows, the ledger rows (expiry, two grants, the
-cap), the plan fees, the subscription.renewed events (their JSON built in Python) and their
-webhook outbox rows (the same join on enabled endpoints; the population has none). No ORM, no
-catalog reads, no rule code: the floor for these effects.
+(pg_notify, events and state, while the workspace is watched: a subscriber's lease, as Tally's
+sweep and charges do; nobody watches the benchmark's workspaces), the renewal rows, the ledger
+rows (expiry, two grants, the cap), the plan fees, the subscription.renewed events (their JSON
+built in Python) and their webhook outbox rows (the same join on enabled endpoints; the
+population has none). No ORM, no catalog reads, no rule code: the floor for these effects.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ WITH u AS (
          exhausted_headroom = NULL
     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS u(id, before, after)
    WHERE w.id = u.id AND w.actions_period_end = $4 AND w.credit_balance = u.before
-  RETURNING w.id, pg_notify('tally', w.id::text || ':2'), pg_notify('tally', w.id::text || ':1')
+  RETURNING w.id,
+         CASE WHEN w.live_until > now() THEN pg_notify('tally', w.id::text || ':2') END,
+         CASE WHEN w.live_until > now() THEN pg_notify('tally', w.id::text || ':1') END
 ), r AS (
   INSERT INTO renewal (workspace_id, period_start, kind, plan_code, credit_tier,
       billing_interval, credits_before, credits_expired, credits_granted, credits_capped,

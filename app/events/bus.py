@@ -41,6 +41,8 @@ LEASE = 90.0
 FRESH = 60.0  # above the longest gap between renewals, and what stalls them, with room
 RENEW_EVERY = 20.0
 LEASE_LOCK_WAIT = "2s"  # a row lock held longer: the listener's next renewal takes the lease
+# The condition, in a statement that updates the workspace's row, for a notification to be sent.
+LIVE = "live_until > now()"
 
 
 class Change(enum.IntFlag):
@@ -200,7 +202,7 @@ def notify_returning(
     if _is_sqlite(conn):
         _publish_after_commit(conn, workspace_id, change)
         return "", []
-    clause = f" RETURNING CASE WHEN live_until > now() THEN pg_notify(${first}, ${first + 1}) END"
+    clause = f" RETURNING CASE WHEN {LIVE} THEN pg_notify(${first}, ${first + 1}) END"
     return clause, [CHANNEL, payload(workspace_id, change)]
 
 

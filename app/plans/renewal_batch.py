@@ -168,7 +168,9 @@ UPDATE_COLUMNS = [
     ("exhausted", "bigint"), ("announced", "boolean"),
 ]  # fmt: skip
 # Each workspace's final state, applied only to the state it was planned from. `{rows}` is
-# `unnest_rows` of UPDATE_COLUMNS, `{channel}` the placeholder after its arguments.
+# `unnest_rows` of UPDATE_COLUMNS, `{channel}` the placeholder after its arguments. Its live
+# subscribers are told only while it is watched (bus.LIVE), as a charge tells them: the claim
+# holds the row's lock, so a lease taken meanwhile waits for the commit and reads after it.
 UPDATE = f"""
 UPDATE workspace AS w
    SET plan_code = u.plan_code, credit_tier = u.credit_tier, billing_interval = u.interval,
@@ -185,9 +187,10 @@ UPDATE workspace AS w
  WHERE w.id = u.id AND w.actions_period_end = u.was_due AND w.credit_balance = u.was_balance
    AND w.actions_used = u.was_used
 RETURNING w.id,
-       CASE WHEN u.announced THEN
+       CASE WHEN u.announced AND w.{bus.LIVE} THEN
             pg_notify({{channel}}, {bus.payload_sql("w.id", bus.Change.EVENTS)}) END,
-       pg_notify({{channel}}, {bus.payload_sql("w.id", bus.Change.STATE)})
+       CASE WHEN w.{bus.LIVE} THEN
+            pg_notify({{channel}}, {bus.payload_sql("w.id", bus.Change.STATE)}) END
 """
 EVENT_ROW = [c for c in EVENT_COLUMNS if c[0] != "id"]  # and its id, made by PostgreSQL
 # The outbox: one delivery per enabled endpoint of the event's workspace that wants its type,
