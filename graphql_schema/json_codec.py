@@ -6,10 +6,14 @@ A 1,000-item batch is about 150 kB of request and 250 kB of answer: `json.loads`
 (NaN and Infinity, a lone surrogate, nesting past 1,024 levels, an answer's integer past 64
 bits) takes the standard library's path, and so does a body with a run of 19 digits, because
 orjson would read an integer past 64 bits as a float. So every body reads as it did, errors
-included (tests/unit/test_json_codec.py). An answer is text (a WebSocket message must be a text
-frame); orjson writes non-ASCII as UTF-8 where `json.dumps` wrote \\u escapes, the same JSON,
-and would write a NaN or an infinite float as null, which no answer holds: graphql-core
-refuses to serialize a non-finite Float.
+included (tests/unit/test_json_codec.py), but one: orjson reads nesting up to 1,024 levels
+where `json.loads`, on the server's stack, gave up at about 950 (a 400). Such a body now
+reaches GraphQL, which refuses a variable nested that deep (INVALID_INPUT, graphql-core's
+limit is 200) and ignores one the operation does not declare (tests/api/test_http_edges.py).
+
+An answer is text (a WebSocket message must be a text frame); orjson writes non-ASCII as UTF-8
+where `json.dumps` wrote \\u escapes, the same JSON, and would write a NaN or an infinite
+float as null, which no answer holds: graphql-core refuses to serialize a non-finite Float.
 """
 
 from __future__ import annotations

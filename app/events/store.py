@@ -50,8 +50,10 @@ PENDING = "PENDING"
 
 def payload(workspace_id: uuid.UUID, event: NewEvent) -> str:
     """The event's JSON. orjson takes a tenth of the stdlib's time (a renewal sweep encodes
-    100,000); an event's data are the server's own ASCII strings and ints, so the text is the
-    one `json.dumps(..., separators=(",", ":"))` gives (tests/unit/test_event_payloads.py)."""
+    100,000); an event's data are the server's own strings and ints, so the text is the one
+    `json.dumps(..., separators=(",", ":"))` gives (tests/unit/test_event_payloads.py), except
+    that non-ASCII text (a catalog's plan code may have some) is UTF-8, not \\u escapes: the
+    same JSON, and webhooks sign the data re-encoded (app.webhooks.signing)."""
     return orjson.dumps({"workspaceId": str(workspace_id), **event.data}).decode()
 
 

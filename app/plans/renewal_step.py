@@ -115,7 +115,9 @@ def _catalog_terms(state: State, plans: dict[str, PlanSpec]) -> Terms:
     return _terms(plan.code, state.credit_tier, state.interval, plan.monthly_actions)
 
 
-@functools.lru_cache(maxsize=1024)  # Terms are immutable; a sweep asks for a few, many times
+# Terms are immutable; a sweep asks for a few, many times. typed: an interval's text and its
+# member are equal keys, and the member must come back.
+@functools.lru_cache(maxsize=1024, typed=True)
 def _terms(
     plan_code: str, credit_tier: int | None, interval: BillingInterval, monthly_actions: int
 ) -> Terms:

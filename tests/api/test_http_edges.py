@@ -18,6 +18,7 @@ from graphql_schema.schema import MAX_ALIASES, MAX_DEPTH
 OPERATOR = {"Authorization": "Bearer tly_op_test-operator-key"}
 OPERATOR_AUTH = OPERATOR["Authorization"].encode()
 JSON = {"content-type": "application/json"}
+PLAN_CODES = ["free", "launch", "growth", "enterprise"]  # the seeded catalog, in order
 
 
 def only_error(response: httpx.Response, status: int, code: str) -> str:
@@ -86,6 +87,19 @@ async def test_a_body_at_the_limit_is_served(small):
 async def test_a_body_that_is_not_a_graphql_request_object_is_400(api, body, reason):
     response = await api.client.post("/graphql", content=body, headers={**OPERATOR, **JSON})
     assert reason in only_error(response, 400, "BAD_REQUEST")
+
+
+async def test_variables_nested_a_thousand_deep_are_refused_or_ignored(api):
+    deep = "[" * 1000 + "]" * 1000  # orjson reads it; json.loads gave up at about 950
+    used = "mutation($v: [RecordUsageInput!]!) { recordUsageBatch(input: {items: $v}) { charged } }"
+    for query, answer in (
+        (used, {"data": None, "errors": [{"message": "Variable values are nested too deeply.",
+                                          "extensions": {"code": "INVALID_INPUT"}}]}),
+        ("{ plans { code } }", {"data": {"plans": [{"code": c} for c in PLAN_CODES]}}),
+    ):  # fmt: skip
+        body = f'{{"query": {json.dumps(query)}, "variables": {{"v": {deep}}}}}'.encode()
+        response = await api.client.post("/graphql", content=body, headers={**OPERATOR, **JSON})
+        assert (response.status_code, response.json()) == (200, answer)
 
 
 async def test_documents_over_the_limits_are_400_bad_request(api):

@@ -3,6 +3,10 @@ collector's sight and collects the young generation every 50,000 allocations, no
 (app.collector)."""
 
 import gc
+import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -38,13 +42,22 @@ async def test_the_served_app_tunes_gc_when_it_starts(restored_gc):
         assert gc.get_threshold()[0] == YOUNG_THRESHOLD
 
 
-async def test_tally_jobs_run_tunes_gc_when_it_starts(restored_gc, tmp_path):
-    from datetime import UTC, datetime
+def test_tally_jobs_run_tunes_gc_when_it_starts(tmp_path):
+    # In a child process: the job runner opens the ORM on its own database, as the CLI does.
+    child = textwrap.dedent(f"""
+        import asyncio, gc, json
+        from datetime import UTC, datetime
+        from app.config import Settings
+        from tally.cli import _run_jobs
 
-    from tally.cli import _run_jobs
-
-    settings = Settings(database_url=f"sqlite://{tmp_path / 'jobs.sqlite3'}", scheduler=False)
-    assert gc.get_threshold()[0] == 700
-    assert await _run_jobs(settings, [], datetime.now(UTC), 100) == 0
-    assert gc.get_threshold()[0] == YOUNG_THRESHOLD
-    assert gc.get_freeze_count() > 1_000
+        settings = Settings(database_url="sqlite://{tmp_path / "jobs.sqlite3"}", scheduler=False)
+        before = gc.get_threshold()[0]
+        failed = asyncio.run(_run_jobs(settings, [], datetime.now(UTC), 100))
+        print(json.dumps([before, failed, gc.get_threshold()[0], gc.get_freeze_count()]))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=120, check=True
+    )
+    before, failed, threshold, frozen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (before, failed, threshold) == (700, 0, YOUNG_THRESHOLD)
+    assert frozen > 1_000
