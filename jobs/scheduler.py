@@ -22,10 +22,11 @@ log = logging.getLogger("tally.scheduler")
 
 class Scheduler:
     """Ticks every job at start, then every `interval_seconds`; `stop` waits for a running
-    tick so the database is never closed under it."""
+    tick so the database is never closed under it, and the ticks queued behind it do not run."""
 
     def __init__(self, interval_seconds: float) -> None:
         self._busy = asyncio.Lock()
+        self._stopping = False
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         for name, job in JOBS.items():
             self._scheduler.add_job(
@@ -43,12 +44,20 @@ class Scheduler:
         self._scheduler.start()
 
     async def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
-        async with self._busy:
-            pass
+        # APScheduler's asyncio executor cancels the job tasks it still has when it shuts
+        # down: a tick in the middle of a sweep, and the ticks queued behind it (each then
+        # logged with a traceback). So it shuts down only once no tick is left to cancel.
+        self._stopping = True
+        self._scheduler.pause()
+        async with self._busy:  # the running tick finishes; those queued return at once
+            self._scheduler.shutdown(wait=False)
 
     async def tick(self, name: str) -> None:
+        if self._stopping:
+            return
         async with self._busy:
+            if self._stopping:
+                return
             with job_span(name) as span:
                 try:
                     result = await run_job(name, utcnow())
