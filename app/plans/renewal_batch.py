@@ -240,8 +240,7 @@ class Batch:
         return found
 
     def mark(self) -> tuple[int, ...]:
-        return (len(self.updates), len(self.renewals), len(self.ledger), len(self.charges),
-                len(self.plan_periods), len(self.events))  # fmt: skip
+        return tuple(map(len, self._lists()))
 
     def undo(self, mark: tuple[int, ...]) -> None:
         """Drop what was added since `mark`."""
