@@ -18,7 +18,9 @@ from jobs.scheduler import Scheduler
 pytestmark = pytest.mark.usefixtures("postgres_only")
 
 
-async def test_stopping_mid_tick_lets_it_finish_and_cancels_nothing(api, database, clock, caplog):
+async def test_r14_stopping_mid_tick_lets_the_renewal_finish_and_cancels_nothing(
+    api, database, clock, caplog
+):
     # given: a workspace due for renewal whose row another transaction holds, so the renewals
     # tick waits for it in the middle of its sweep (a busy workspace is waited for, R14)
     t = await api.create_workspace("launch")
