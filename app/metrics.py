@@ -9,6 +9,7 @@ delivery statuses), never from what a client writes, so no request can grow the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import Any
@@ -27,6 +28,8 @@ from prometheus_client import (
 from app.db import pool_stats
 from app.events.bus import hub
 from app.health import readiness
+
+log = logging.getLogger("tally.metrics")
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -118,16 +121,32 @@ def serve_metrics(host: str, port: int) -> Any:
     return server
 
 
-async def sample_forever(interval: float = 1.0) -> None:
+async def check_database() -> None:
+    """Set tally_database_up from one readiness check; a 0 is logged with why."""
+    ready, why = await readiness()
+    if not ready:
+        log.warning("database check: not ready (%s)", why)
+    DATABASE_UP.set(1 if ready else 0)
+
+
+async def start_sampling(interval: float = 1.0) -> asyncio.Task[None]:
+    """The sampler, after a first database check: a process that answers has measured
+    tally_database_up (its 0 from import would otherwise pull the lowest over processes down
+    to 0 while a new or replacing worker starts)."""
+    await check_database()
+    return asyncio.create_task(sample_forever(interval, checked=True))
+
+
+async def sample_forever(interval: float = 1.0, *, checked: bool = False) -> None:
     """Event-loop lag (how late a timer fired), the pool's connections and the open
-    subscriptions, every `interval`; whether the database is ready, every few seconds."""
+    subscriptions, every `interval`; whether the database is ready, every few seconds
+    (the first time after one period when the caller has just `checked`)."""
     loop = asyncio.get_running_loop()
-    checked = -DATABASE_CHECK_EVERY
+    last_check = loop.time() if checked else -DATABASE_CHECK_EVERY
     while True:
-        if loop.time() - checked >= DATABASE_CHECK_EVERY:
-            checked = loop.time()
-            ready, _ = await readiness()
-            DATABASE_UP.set(1 if ready else 0)
+        if loop.time() - last_check >= DATABASE_CHECK_EVERY:
+            last_check = loop.time()
+            await check_database()
         # Before the sleep: a scrape right after start sees the pool and the subscriptions.
         LIVE_SUBSCRIPTIONS.set(hub.count())
         stats = pool_stats()

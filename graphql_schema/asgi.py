@@ -3,7 +3,6 @@ on the same path, a health check, the lifespan."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from app.config import Settings
 from app.events.listener import start_listening
 from app.health import readiness
 from app.logs import configure_logging
-from app.metrics import CONTENT_TYPE, exposition, sample_forever
+from app.metrics import CONTENT_TYPE, exposition, start_sampling
 from app.query_budget import query_budget
 from app.startup import close_database, start_database
 from app.tracing import configure_tracing, shutdown_tracing
@@ -206,7 +205,7 @@ def create_app(settings: Settings, *, manage_database: bool = True) -> Starlette
         if manage_database and settings.webhook_delivery:
             webhooks = DeliveryWorker(settings)
             webhooks.start()
-        sampler = asyncio.create_task(sample_forever()) if manage_database else None
+        sampler = await start_sampling() if manage_database else None
         # Commits of every process reach this one's subscribers (app.events.listener).
         listener = await start_listening(settings.direct_url) if manage_database else None
         try:

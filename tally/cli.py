@@ -217,7 +217,7 @@ def scheduler(
 
 async def _run_scheduler(settings: Settings) -> None:
     from app.collector import tune_gc
-    from app.metrics import sample_forever
+    from app.metrics import start_sampling
     from app.startup import close_database, start_database
     from app.tracing import configure_tracing, shutdown_tracing
     from app.webhooks.delivery import DeliveryWorker
@@ -226,7 +226,7 @@ async def _run_scheduler(settings: Settings) -> None:
     configure_tracing()  # a span a job run, when an OTLP endpoint is set
     await start_database(settings)
     tune_gc()
-    sampler = asyncio.create_task(sample_forever())  # database up, pool, loop lag
+    sampler = await start_sampling()  # database up, pool, loop lag
     ticker = Scheduler(settings.scheduler_interval)
     webhooks = DeliveryWorker(settings) if settings.webhook_delivery else None
     stop = asyncio.Event()

@@ -1,10 +1,14 @@
 """Health, readiness and metrics in process (API.md "HTTP, health and operations"); the
 served, multi-worker versions are in tests/e2e (test_metrics.py, test_database_lost.py)."""
 
+import asyncio
+import logging
+
 from graphql import parse
 from prometheus_client import REGISTRY
 
 import app.health
+from app.metrics import DATABASE_UP, start_sampling
 from graphql_schema.documents import root_label
 from graphql_schema.request_context import route_label
 
@@ -27,6 +31,30 @@ async def test_ready_needs_every_migration_applied(api, monkeypatch):
         "status": "unavailable",
         "reason": "migrations not applied: 0099_future",
     }
+
+
+async def test_a_process_has_checked_the_database_when_its_sampler_has_started(
+    api, monkeypatch, caplog
+):
+    """A worker answers only after its lifespan: tally_database_up is then measured, not the 0
+    every process starts with (the lowest over processes would show the database down)."""
+    DATABASE_UP.set(0)
+    sampler = await start_sampling(interval=60)
+    try:
+        assert value("tally_database_up") == 1.0
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
+    expected = app.health.expected_migrations()
+    monkeypatch.setattr(app.health, "expected_migrations", lambda: expected | {"0099_future"})
+    with caplog.at_level(logging.WARNING, logger="tally.metrics"):
+        sampler = await start_sampling(interval=60)
+        sampler.cancel()
+    assert value("tally_database_up") == 0.0
+    assert [r.getMessage() for r in caplog.records if r.name == "tally.metrics"] == [
+        "database check: not ready (migrations not applied: 0099_future)"
+    ]
+    await asyncio.gather(sampler, return_exceptions=True)
 
 
 async def test_usage_report_counters_move_by_exactly_what_was_answered(api):
