@@ -45,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(ROOT / package, quiet=1)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.templates import drop_templates
+
+    drop_templates()
+
+
 @dataclass(frozen=True)
 class Database:
     backend: str

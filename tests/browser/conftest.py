@@ -20,6 +20,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests import templates
+
 OPERATOR = "tly_op_browser-tests"
 CHROMIUM = os.environ.get("TALLY_TEST_CHROMIUM", "/usr/bin/chromium")
 # The flags this machine needs: no sandbox as root, and no background calls to Google's hosts.
@@ -59,6 +61,7 @@ class Server:
             "TALLY_SCHEDULER": "off",
             **(settings or {}),
         }
+        templates.migrated(env["TALLY_DATABASE_URL"], workdir)
         self.log_path = workdir / "server.log"
         self.log = self.log_path.open("w")
         port = self.base.rsplit(":", 1)[1]

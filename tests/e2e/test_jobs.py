@@ -15,11 +15,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from bench.renewals import seed
+from tests import templates
 from tests.conftest import BACKENDS, PG_SERVER, drop_postgres_database
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +59,7 @@ def pg_url() -> Iterator[str]:
         pytest.skip("PostgreSQL leg not selected")
     name = f"tally_jobs_{uuid.uuid4().hex[:10]}"
     url = f"{PG_SERVER}/{name}"
+    templates.migrated(url, Path())  # then `migrate` has none left to apply, and seeds
     migrate = tally("migrate", env={"TALLY_DATABASE_URL": url})
     assert migrate.wait(timeout=60) == 0, migrate.stdout.read()
     yield url

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from graphql_schema.ide import ASSETS, node_modules
+from tests import templates
 from tests.conftest import BACKENDS, PG_SERVER, drop_postgres_database
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +36,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, workdir: Path, workers: int = 1) -> None:
+    def __init__(self, url: str, workdir: Path, workers: int = 1, migrated: bool = True) -> None:
+        """`migrated`: the database starts as a copy of the session's migrated template
+        (tests/templates.py) unless it exists; False: the server migrates it itself."""
+        if migrated:
+            templates.migrated(url, workdir)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -102,6 +107,16 @@ def sqlite_server(tmp_path) -> Iterator[Server]:
 
 
 @pytest.fixture
+def first_start_server(tmp_path) -> Iterator[Server]:
+    """On nothing: the server creates, migrates and seeds its default file itself."""
+    if "sqlite" not in BACKENDS:
+        pytest.skip("SQLite leg not selected")
+    server = Server("", tmp_path, migrated=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def postgres_servers(tmp_path) -> Iterator[Server]:
     if "postgres" not in BACKENDS:
         pytest.skip("PostgreSQL leg not selected")
@@ -112,8 +127,8 @@ def postgres_servers(tmp_path) -> Iterator[Server]:
     asyncio.run(drop_postgres_database(name))
 
 
-def test_e2e_default_sqlite_server_runs_the_ledger_flow(sqlite_server, tmp_path):
-    with httpx.Client(base_url=sqlite_server.base, timeout=10) as client:
+def test_e2e_default_sqlite_server_runs_the_ledger_flow(first_start_server, tmp_path):
+    with httpx.Client(base_url=first_start_server.base, timeout=10) as client:
         created = gql(
             client,
             """mutation { createWorkspace(input: {name: "E2E", plan: "launch"})

@@ -29,7 +29,6 @@ def two_workers(tmp_path) -> Iterator[Server]:
     if "postgres" not in BACKENDS:
         pytest.skip("PostgreSQL leg not selected")
     name = f"tally_workers_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
     server = Server(f"{PG_SERVER}/{name}", tmp_path, workers=2)
     server.url = f"{PG_SERVER}/{name}"  # type: ignore[attr-defined]
     # /healthz answers once one process listens; the tests start once both do.

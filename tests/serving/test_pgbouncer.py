@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.db import create_postgres_database
+from tests import templates
 from tests.conftest import BACKENDS, PG_SERVER, drop_postgres_database
 from tests.e2e.test_server import OPERATOR, Server, free_port
 from tests.live_client import WORKSPACE_UPDATED, LiveSocket
@@ -110,7 +110,7 @@ def stack() -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix="tally-pgbouncer-"))
     workdir.chmod(0o755)
     name = f"tally_bouncer_{uuid.uuid4().hex[:10]}"
-    asyncio.run(create_postgres_database(f"{PG_SERVER}/{name}"))
+    templates.migrated(f"{PG_SERVER}/{name}", workdir)
     process, bouncer = start_pgbouncer(name, workdir)
     pooled = f"postgres://postgres@127.0.0.1:{bouncer.port}/{name}?statement_cache_size=0"
     with pytest.MonkeyPatch.context() as patch:
