@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.events.rules import NewEvent
 from app.units import cents_to_usd, credits_text
@@ -54,14 +55,25 @@ def plan_changed(
     )
 
 
+def _instant(at: datetime) -> str:
+    """A sweep announces thousands of renewals of a few distinct periods: each spelled once.
+    Keyed by the offset too: equal instants in two zones are equal keys, spelled differently."""
+    return _spelled(at, at.utcoffset())
+
+
+@functools.lru_cache(maxsize=1024)
+def _spelled(at: datetime, _offset: timedelta | None) -> str:
+    return at.isoformat()
+
+
 def renewed(
     period_start: datetime, period_end: datetime, granted: int, rolled_over: int, expired: int
 ) -> NewEvent:
     return NewEvent(
         RENEWED,
         {
-            "periodStart": period_start.isoformat(),
-            "periodEnd": period_end.isoformat(),
+            "periodStart": _instant(period_start),
+            "periodEnd": _instant(period_end),
             "granted": credits_text(granted),
             "rolledOver": credits_text(rolled_over),
             "expired": credits_text(expired),

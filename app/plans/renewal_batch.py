@@ -23,6 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.billing.charges import plan_fee_description
 from app.billing.money import cycle_price_cents
 from app.bulk import combined, unnest_insert, unnest_rows
+from app.catalog import BillingSpec, PlanSpec
 from app.catalog.store import Timeline
 from app.db import fetch
 from app.events import bus, types
@@ -219,6 +220,21 @@ class Batch:
     charges: list[tuple[Any, ...]] = field(default_factory=list)
     plan_periods: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    # A cycle's price by (plan, tier, interval, billing terms), the catalogs' objects: a batch's
+    # workspaces share a few prices, each a Decimal computation. Each entry keeps its objects,
+    # so an id stays theirs while the batch lives.
+    prices: dict[tuple[int, int, BillingInterval, int], tuple[int, object, object]] = field(
+        default_factory=dict
+    )
+
+    def price(
+        self, plan: PlanSpec, tier: int, interval: BillingInterval, billing: BillingSpec
+    ) -> int:
+        key = (id(plan), tier, interval, id(billing))
+        if (found := self.prices.get(key)) is None:
+            found = self.prices[key] = (cycle_price_cents(plan, tier, interval, billing), plan,
+                                        billing)  # fmt: skip
+        return found[0]
 
     def statements(self) -> list[tuple[str, list[Any]]]:
         source, args = unnest_rows(UPDATE_COLUMNS, self.updates)
@@ -292,7 +308,7 @@ def plan_workspace(row: Row, now: datetime, catalogs: Timeline, batch: Batch) ->
             opened = True
             assert terms.credit_tier is not None
             plan = plans[terms.plan_code]
-            price = cycle_price_cents(plan, terms.credit_tier, terms.interval, billing)
+            price = batch.price(plan, terms.credit_tier, terms.interval, billing)
             if price > 0:
                 batch.charges.append((row.id, ChargeKind.PLAN_FEE,
                     step.period_start, terms.plan_code, terms.credit_tier, terms.interval,

@@ -162,7 +162,8 @@ async def _advance_batch(
         conn, where, args, "actions_period_end", limit, renewal_batch.COLUMNS
     )
     batch = renewal_batch.Batch(now)
-    workspaces = [renewal_batch.Row(**row) for row in rows]
+    # Positionally: the claim selects renewal_batch.COLUMNS, Row's own fields in order.
+    workspaces = [renewal_batch.Row(*row.values()) for row in rows]
     planned = [renewal_batch.plan_workspace(ws, now, catalogs, batch) for ws in workspaces]
     await renewal_batch.write(conn, batch)
     steps = [

@@ -56,3 +56,16 @@ def test_r34_every_event_is_stored_as_the_standard_library_spells_it():
 def test_r34_a_renewal_is_stored_as_the_standard_library_spells_it(start, granted, kept, gone):
     event = types.renewed(start, start + timedelta(days=31), granted, kept, gone)
     assert payload(WORKSPACE, event) == stdlib(event)
+
+
+def test_r34_a_renewals_instants_are_spelled_in_their_own_zone_however_often_seen():
+    """The renewal's instants are spelled once each and remembered: an equal instant in
+    another zone is an equal key, and must still be spelled with its own offset."""
+    utc = datetime(2026, 3, 15, 10, tzinfo=UTC)
+    east = utc.astimezone(timezone(timedelta(hours=2)))
+    assert utc == east
+    for start in (utc, east, utc, east):
+        data = types.renewed(start, start + timedelta(days=31), 1, 0, 0).data
+        assert data["periodStart"] == start.isoformat()
+        assert data["periodEnd"] == (start + timedelta(days=31)).isoformat()
+    assert types.renewed(east, east, 1, 0, 0).data["periodStart"] == "2026-03-15T12:00:00+02:00"
