@@ -82,8 +82,12 @@ def _unnest_insert(
 ) -> tuple[str, list[Any]]:
     """INSERT ... SELECT FROM unnest(arrays) (`unnest_rows`)."""
     select, args = unnest_rows(columns, rows)
-    names = ", ".join(name for name, _ in columns)
-    return f"INSERT INTO {table} ({names}) {select}", args
+    return f"INSERT INTO {table} ({_names(tuple(columns))}) {select}", args
+
+
+@functools.lru_cache(maxsize=256)
+def _names(columns: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(name for name, _ in columns)
 
 
 def unnest_rows(
@@ -92,7 +96,9 @@ def unnest_rows(
     """The rows as `SELECT ... FROM unnest(arrays)`, each column named, placeholders from $1.
     A column with one value in every row (the workspace, the time, often the run) goes in
     once as a scalar: encoding and unpacking arrays of repeats was a good part of a batch's
-    cost on both sides of the wire."""
+    cost on both sides of the wire. One row (a single charge) is a SELECT of scalars alone."""
+    if len(rows) == 1:
+        return _unnest_sql(tuple(columns), (True,) * len(columns)), list(rows[0])
     values = [list(column) for column in zip(*rows, strict=True)]
     same = [_constant(column) for column in values]
     if all(same):
@@ -113,6 +119,8 @@ def _unnest_sql(columns: tuple[tuple[str, str], ...], same: tuple[bool, ...]) ->
             arrays.append(f"${n}::{pg_type}[]")
             varying.append(name)
             select.append(f"u.{name}")
+    if not arrays:
+        return f"SELECT {', '.join(select)}"
     return f"SELECT {', '.join(select)} FROM unnest({', '.join(arrays)}) AS u({', '.join(varying)})"
 
 

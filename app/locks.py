@@ -15,6 +15,7 @@ has no row locks: its transactions take the whole file's write lock when they be
 
 from __future__ import annotations
 
+import functools
 import uuid
 import weakref
 from collections.abc import Sequence
@@ -226,41 +227,19 @@ async def charge_rows(
     if conn.capabilities.dialect != "postgres":
         raise RuntimeError("charge_rows is PostgreSQL's; SQLite takes the locks one by one")
     _take(conn, WORKSPACE)
-    ctes, args = [], list(before[2]) if before else []
-    gate = "TRUE"
-    if before is not None:
-        ctes.append(before[0])
-        gate = f"(SELECT count(*) FROM {before[1]}) >= 0"  # runs `before` first
+    args = list(before[2]) if before else []
     args.append(str(workspace_id))
-    ctes.append(
-        f"locked_ws AS (SELECT {workspace_columns} FROM workspace WHERE id = ${len(args)}"
-        f" AND {gate}{_clause(conn)})"
-    )
-    arrays, previous = [], "locked_ws"
-    for level, (ids, columns) in ((WORKBOOK, workbooks), (RUN, runs)):
-        if not ids:
-            continue
-        _take(conn, level)
+    counts = []
+    for level, (ids, _) in ((WORKBOOK, workbooks), (RUN, runs)):
         wanted = sorted(set(ids))
-        first = len(args) + 1
+        if wanted:
+            _take(conn, level)
         args += wanted
-        name = f"locked_{_NAMES[level]}"
-        # Each table's locks wait for the one before it (a subquery the planner runs first).
-        ctes.append(
-            f"{name} AS (SELECT {', '.join(columns)} FROM {_NAMES[level]}"
-            f" WHERE id IN ({in_list(wanted, first)})"
-            f" AND EXISTS (SELECT 1 FROM {previous}) ORDER BY id{_clause(conn)})"
-        )
-        row = ", ".join(f"{name}.{c}" for c in columns)
-        arrays.append(f"ARRAY(SELECT ROW({row}) FROM {name} ORDER BY id) AS __{name}")
-        previous = name
-    if before is not None:
-        arrays.append(f"ARRAY(SELECT * FROM {before[1]}) AS __before")
-    query = (
-        f"WITH {', '.join(ctes)} SELECT locked_ws.*"
-        + "".join(f", {a}" for a in arrays)
-        + " FROM locked_ws"
-    )
+        counts.append(len(wanted))
+    query = _charge_rows_sql(
+        workspace_columns, counts[0], tuple(workbooks[1]), counts[1], tuple(runs[1]),
+        before[:2] if before else None, len(before[2]) if before else 0, _clause(conn),
+    )  # fmt: skip
     rows = await fetch(conn, query, *args)
     if not rows:
         return ChargeRows(None, [], [], [])
@@ -273,6 +252,53 @@ async def charge_rows(
     found_workbooks, found_runs = named(WORKBOOK, workbooks[1]), named(RUN, runs[1])
     taken = list(found.pop("__before", None) or [])
     return ChargeRows(found, found_workbooks, found_runs, taken)
+
+
+@functools.lru_cache(maxsize=256)  # a charge's statement comes in a few shapes
+def _charge_rows_sql(
+    workspace_columns: str,
+    workbook_count: int,
+    workbook_columns: tuple[str, ...],
+    run_count: int,
+    run_columns: tuple[str, ...],
+    before: tuple[str, str] | None,
+    before_args: int,
+    clause: str,
+) -> str:
+    """`charge_rows`' statement: its placeholders are `before`'s arguments, the workspace's
+    id, then the wanted workbook ids and run ids, each sorted."""
+    ctes, gate = [], "TRUE"
+    if before is not None:
+        ctes.append(before[0])
+        gate = f"(SELECT count(*) FROM {before[1]}) >= 0"  # runs `before` first
+    position = before_args + 1
+    ctes.append(
+        f"locked_ws AS (SELECT {workspace_columns} FROM workspace WHERE id = ${position}"
+        f" AND {gate}{clause})"
+    )
+    arrays, previous = [], "locked_ws"
+    for level, count, columns in ((WORKBOOK, workbook_count, workbook_columns),
+                                  (RUN, run_count, run_columns)):  # fmt: skip
+        if not count:
+            continue
+        first, position = position + 1, position + count
+        name = f"locked_{_NAMES[level]}"
+        # Each table's locks wait for the one before it (a subquery the planner runs first).
+        ctes.append(
+            f"{name} AS (SELECT {', '.join(columns)} FROM {_NAMES[level]}"
+            f" WHERE id IN ({in_list(range(count), first)})"
+            f" AND EXISTS (SELECT 1 FROM {previous}) ORDER BY id{clause})"
+        )
+        row = ", ".join(f"{name}.{c}" for c in columns)
+        arrays.append(f"ARRAY(SELECT ROW({row}) FROM {name} ORDER BY id) AS __{name}")
+        previous = name
+    if before is not None:
+        arrays.append(f"ARRAY(SELECT * FROM {before[1]}) AS __before")
+    return (
+        f"WITH {', '.join(ctes)} SELECT locked_ws.*"
+        + "".join(f", {a}" for a in arrays)
+        + " FROM locked_ws"
+    )
 
 
 CATALOG_LOCK_TIMEOUT = "5s"

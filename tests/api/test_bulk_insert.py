@@ -95,6 +95,13 @@ def test_postgres_statement_keeps_one_array_when_nothing_varies():
     assert args == [["x", "x"], 1]
 
 
+def test_postgres_statement_of_one_row_selects_scalars_and_unnests_nothing():
+    # A single charge's rows: no array for PostgreSQL to build and unpack.
+    query, args = _unnest_insert("t", [("a", "text"), ("at", "timestamptz")], [("x", AT)])
+    assert query == "INSERT INTO t (a, at) SELECT $1::text AS a, $2::timestamptz AS at"
+    assert args == ["x", AT]
+
+
 def test_postgres_statement_keeps_instants_apart_across_a_dst_fold():
     # 01:30 happens twice in New York on 2025-11-02: equal in Python, an hour apart in time.
     early = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
@@ -115,8 +122,15 @@ REF_B = uuid.UUID("0e9a4c55-1f6b-4a7e-8a2b-3c4d5e6f7a81")
 
 @pytest.mark.parametrize(
     "refs",
-    [[REF_A, REF_A, REF_A], [REF_A, REF_B, REF_A], [None, REF_B], [REF_B, uuid.UUID(str(REF_B))]],
-    ids=["one object", "varying", "with NULL", "equal, not the same object"],
+    [
+        [REF_A, REF_A, REF_A],
+        [REF_A, REF_B, REF_A],
+        [None, REF_B],
+        [REF_B, uuid.UUID(str(REF_B))],
+        [REF_A],
+        [None],
+    ],
+    ids=["one object", "varying", "with NULL", "equal, not the same object", "one row", "NULL"],
 )
 async def test_insert_many_takes_uuids_as_postgres_does_and_as_text_on_sqlite(database, refs):
     conn = connection()
