@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -36,20 +37,29 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, workdir: Path, workers: int = 1, migrated: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        workers: int = 1,
+        migrated: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         """`migrated`: the database starts as a copy of the session's migrated template
-        (tests/templates.py) unless it exists; False: the server migrates it itself."""
+        (tests/templates.py) unless it exists; False: the server migrates it itself. `env`:
+        more of the server's environment."""
         if migrated:
             templates.migrated(url, workdir)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {
+        environment = {
             **os.environ,
             "TALLY_DATABASE_URL": url,
             "TALLY_OPERATOR_KEY": OPERATOR,
+            **(env or {}),
         }
         if url == "":
-            env.pop("TALLY_DATABASE_URL")  # the embedded default: a SQLite file in workdir
+            environment.pop("TALLY_DATABASE_URL")  # the embedded default: a SQLite file in workdir
         self.log = open(workdir / "server.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -63,7 +73,7 @@ class Server:
                 str(workers),
             ],
             cwd=workdir,
-            env=env,
+            env=environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -179,6 +189,21 @@ def test_e2e_default_sqlite_server_runs_the_ledger_flow(first_start_server, tmp_
         unauthenticated = client.post("/graphql", json={"query": "{ workspace { id } }"}).json()
         assert unauthenticated["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert (tmp_path / "tally.sqlite3").exists()  # the embedded default database
+
+
+def test_a_stopped_server_leaves_no_metrics_directory(tmp_path):
+    """Each start makes its own directory for the processes' metric samples (prometheus-
+    client's multiprocess mode); stopping removes it, so restarts do not pile them up."""
+    if "sqlite" not in BACKENDS:
+        pytest.skip("SQLite leg not selected")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = Server("", tmp_path, env={"TMPDIR": str(scratch)})
+    made = list(scratch.glob("tally-metrics-*"))
+    assert len(made) == 1 and list(made[0].glob("*.db"))  # the samples, while it serves
+    server.stop()  # SIGTERM: uvicorn shuts down, then exits by the signal, as it would alone
+    assert server.process.returncode == -signal.SIGTERM
+    assert list(scratch.glob("tally-metrics-*")) == []
 
 
 def test_e2e_graphiql_is_served_without_a_cdn(sqlite_server):

@@ -156,10 +156,21 @@ def test_a_worker_that_dies_is_replaced(two_workers):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
 def test_a_stop_signal_stops_every_worker(two_workers, signum):
     workers = workers_of(two_workers)
+    metrics = {metrics_directory(pid) for pid in workers}
+    assert len(metrics) == 1 and Path(next(iter(metrics))).is_dir()  # one, the server's own
     two_workers.process.send_signal(signum)
     assert two_workers.process.wait(timeout=40) == 0
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     assert "Traceback" not in Path(two_workers.log.name).read_text()
+    assert not Path(next(iter(metrics))).exists()  # the samples left with the server
+
+
+def metrics_directory(pid: int) -> str:
+    """PROMETHEUS_MULTIPROC_DIR as a worker was started with it (the supervisor made it)."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    found = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert len(found) == 1, f"worker {pid} has no metrics directory"
+    return found[0].split(b"=", 1)[1].decode()
 
 
 def test_sighup_replaces_the_workers_one_by_one(two_workers):
