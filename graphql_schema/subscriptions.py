@@ -48,20 +48,28 @@ log = logging.getLogger("tally.live")
 class Live:
     """One subscription's side of the hub: its workspace, its waits and its reads."""
 
-    def __init__(self, context: Context, workspace_id: uuid.UUID, key_id: uuid.UUID | None):
+    def __init__(
+        self,
+        context: Context,
+        workspace_id: uuid.UUID,
+        key_id: uuid.UUID | None,
+        lease: bool = True,
+    ):
         self.context = context
         self.workspace_id = workspace_id
         self.key_id = key_id
         self.last_read = -MIN_GAP
-        self.live = False  # our charges' notifications asked for (app.events.bus.keep_live)
+        # Our charges' notifications asked for (app.events.bus.keep_live), or not needed:
+        # events notify whether or not a workspace is leased.
+        self.live = not lease
 
     @classmethod
-    async def open(cls, info: Info) -> Live:
+    async def open(cls, info: Info, lease: bool = True) -> Live:
         context = info.context
         if context.websocket is None:
             raise InvalidInput("subscriptions are served over a WebSocket (graphql-transport-ws)")
         principal = await context.principal()
-        return cls(context, principal.require_workspace(), principal.key_id)
+        return cls(context, principal.require_workspace(), principal.key_id, lease)
 
     def subscribe(self, wants: Change) -> AbstractContextManager[Subscriber]:
         """Registered with the hub for the block; QUOTA_EXCEEDED past the key's cap."""
@@ -155,7 +163,7 @@ class Subscription:
         self, info: Info, types: list[str] | None = None
     ) -> AsyncGenerator[Event, None]:
         wanted = event_types(types)
-        live = await Live.open(info)
+        live = await Live.open(info, lease=False)  # events notify unleased
         with live.subscribe(Change.EVENTS) as subscriber:
             seq = await live.read(functools.partial(last_seq, live.workspace_id))
             while True:

@@ -159,9 +159,13 @@ class Hub:
             for subscriber in subscribers:
                 subscriber.tell(change)
 
-    def workspaces(self) -> list[uuid.UUID]:
-        """The workspaces with a subscriber in this process."""
-        return list(self._workspaces)
+    def workspaces(self, wanting: Change = EVERYTHING) -> list[uuid.UUID]:
+        """The workspaces with a subscriber in this process that wants any of `wanting`."""
+        return [
+            workspace
+            for workspace, subscribers in self._workspaces.items()
+            if any(subscriber.wants & wanting for subscriber in subscribers)
+        ]
 
     def count(self) -> int:
         return sum(len(s) for s in self._workspaces.values())

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from app.db import asyncpg_dsn, connection, is_postgres
-from app.events.bus import CHANNEL, EVERYTHING, RENEW_EVERY, Hub, hub, keep_live, parse
+from app.events.bus import CHANNEL, EVERYTHING, RENEW_EVERY, Change, Hub, hub, keep_live, parse
 
 log = logging.getLogger("tally.live")
 
@@ -106,11 +106,12 @@ class PostgresListener(_Background):
     async def _renew(self) -> None:
         """This process's subscribers' workspaces stay live (app.events.bus.LEASE), through
         the pool: never on the listening connection, where a wait on a row's lock would hold
-        back every notification. Subscribers whose lease had run out read again."""
+        back every notification. Subscribers whose lease had run out read again. Only those
+        that want the workspace's state need a lease: events notify whether or not."""
         while True:
             await asyncio.sleep(self.renew_every)
             try:
-                lapsed = await keep_live(self.hub.workspaces())
+                lapsed = await keep_live(self.hub.workspaces(Change.STATE))
             except Exception as error:
                 log.warning("live updates: renewing the leases failed (%r); retrying", error)
                 continue

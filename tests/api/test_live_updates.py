@@ -288,13 +288,18 @@ async def test_live_payload_sql_spells_what_payload_spells(api):
 
 @pytest.mark.usefixtures("postgres_only")
 async def test_live_the_listener_renews_its_subscribers_leases(api, database):
-    # given: two workspaces, a subscriber in this process for one, its lease run out
+    # given: three workspaces, a subscriber in this process for one, another's subscriber
+    # wanting only its events (they notify unleased), every lease run out
     watched = uuid.UUID((await api.create_workspace("launch")).id)
     other = uuid.UUID((await api.create_workspace("launch")).id)
+    events_only = uuid.UUID((await api.create_workspace("launch")).id)
     listener = PostgresListener(database.url, renew_every=0.2)
-    with hub.subscribe(watched, None, Change.STATE, CAP) as mine:
+    with (
+        hub.subscribe(watched, None, Change.STATE, CAP) as mine,
+        hub.subscribe(events_only, None, Change.EVENTS, CAP),
+    ):
         lapse = "UPDATE workspace SET live_until = now() - interval '1 s' WHERE id = ANY($1)"
-        await fetch(connection(), lapse, [str(watched), str(other)])
+        await fetch(connection(), lapse, [str(watched), str(other), str(events_only)])
         await listener.start()
         try:
             mine.take()  # the listener's wake-up on connecting
@@ -310,9 +315,10 @@ async def test_live_the_listener_renews_its_subscribers_leases(api, database):
         "SELECT id, live_until > now() + make_interval(secs => $1) AS renewed FROM workspace"
         " WHERE id = ANY($2::uuid[])",
         bus.LEASE - 5,
-        [str(watched), str(other)],
+        [str(watched), str(other), str(events_only)],
     )
-    assert {str(r["id"]): r["renewed"] for r in rows} == {str(watched): True, str(other): False}
+    renewed = {str(r["id"]): r["renewed"] for r in rows}
+    assert renewed == {str(watched): True, str(other): False, str(events_only): False}
 
 
 @pytest.mark.usefixtures("postgres_only")

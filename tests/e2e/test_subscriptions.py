@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -50,6 +51,7 @@ class Served:
     backend: str
     charge_base: str
     live_base: str
+    database_url: str = ""  # PostgreSQL's, for what only the database shows
 
 
 def start(url: str, workdir: Path) -> Server:
@@ -70,7 +72,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Served]
     url = f"{PG_SERVER}/{name}"
     one = start(url, tmp_path_factory.mktemp("live-pg-1"))
     two = start(url, tmp_path_factory.mktemp("live-pg-2"))
-    yield Served("postgres", one.base, two.base)
+    yield Served("postgres", one.base, two.base, url)
     one.stop()
     two.stop()
     asyncio.run(drop_postgres_database(name))
@@ -185,6 +187,38 @@ def test_live_an_update_follows_a_charge_within_a_second(served):
               f"{statistics.median(a for a, _ in latencies) * 1000:.1f}, max "
               f"{max(a for a, _ in latencies) * 1000:.1f}; request sent -> update p50 "
               f"{statistics.median(b for _, b in latencies) * 1000:.1f}")  # fmt: skip
+        await socket.close()
+
+    run(check, served)
+
+
+def test_live_only_a_subscription_to_the_state_leases_its_workspace(served):
+    """A charge notifies only while its workspace is leased (app.events.bus.LIVE), and only
+    `workspaceUpdated` needs that: `events` are notified whether or not."""
+    if served.backend != "postgres":
+        pytest.skip("leases are PostgreSQL's; SQLite's commits tell the process itself")
+
+    async def leased(workspace_id: str) -> bool:
+        conn = await asyncpg.connect(served.database_url.replace("postgres://", "postgresql://"))
+        try:
+            query = "SELECT live_until > now() FROM workspace WHERE id = $1"
+            return bool(await conn.fetchval(query, uuid.UUID(workspace_id)))
+        finally:
+            await conn.close()
+
+    async def check(http: Http, served: Served) -> None:
+        key, workspace_id, book = await http.tenant()
+        socket = await LiveSocket.with_key(served.live_base, key)
+        await socket.subscribe("ev", EVENTS, {"t": TYPES})
+        await asyncio.sleep(0.3)  # registered, and whatever it reads first, read
+        assert not await leased(workspace_id)
+        assert (await http.charge(key, book, 5000))["__typename"] == "Charge"  # depleted
+        depleted = (await socket.data("ev", within=2))["events"]
+        assert (depleted["type"], depleted["data"]["available"]) == ("credits.depleted", "0")
+        assert not await leased(workspace_id)
+        await socket.subscribe("ws", WORKSPACE_UPDATED)
+        assert (await socket.data("ws"))["workspaceUpdated"]["id"] == workspace_id
+        assert await leased(workspace_id)
         await socket.close()
 
     run(check, served)
