@@ -153,3 +153,39 @@ async def test_a_charge_answers_alike_both_ways(api: Api, both) -> None:
         answers.append(seen(response))
     assert answers[0] == answers[1]
     assert answers[0][2]["data"]["recordUsage"]["__typename"] == "Charge"
+
+
+async def _refused(*args: Any, **kwargs: Any) -> Any:
+    raise ConnectionRefusedError(111, "Connection refused")  # what asyncpg meets: no server
+
+
+@pytest.mark.parametrize(
+    ("lost", "query", "key"),
+    [
+        ("graphql_schema.queries.list_plans", PLANS, OPERATOR["Authorization"]),
+        ("graphql_schema.context.authenticate", "{ workspace { id } }", "Bearer tly_ws_gone"),
+    ],
+    ids=["a resolver's read", "the key's lookup"],
+)
+async def test_a_lost_database_answers_alike_both_ways(both, monkeypatch, lost, query, key):
+    """The database unreachable mid-request: 503 SERVICE_UNAVAILABLE with Retry-After, the
+    same from the fast path as from strawberry's own handling."""
+    monkeypatch.setattr(lost, _refused)
+    taken = []
+    original = fast_http.answer
+
+    async def counted(view: Any, request: Any) -> Any:
+        taken.append(view.fast_http)
+        return await original(view, request)
+
+    monkeypatch.setattr(fast_http, "answer", counted)
+    sent = json.dumps({"query": query})
+    answers = [
+        seen(await client.post("/graphql", content=sent, headers={**JSON, "Authorization": key}))
+        for client in both
+    ]
+    assert taken == [True]  # the fast path answered the first, strawberry the second
+    assert answers[0] == answers[1]
+    status, headers, body = answers[0]
+    assert status == 503 and headers["retry-after"] is not None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["SERVICE_UNAVAILABLE"]
