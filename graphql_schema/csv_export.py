@@ -40,7 +40,13 @@ def usage_csv_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Resp
             start, end = _instant(params, "from"), _instant(params, "to")
             dims = _dimensions(params.get("groupBy", ""))
             rows = await usage_history(
-                workspace_id, start, end, dims, params.get("workbookId"), params.get("tableId")
+                workspace_id,
+                start,
+                end,
+                dims,
+                params.get("workbookId"),
+                params.get("tableId"),
+                own_keys=True,
             )
         except DomainError as error:
             status = _STATUS.get(error.code, 400)

@@ -320,9 +320,14 @@ CSV_KEY_COLUMNS = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# After the grouped keys: the figures, then what of them came through the customer's own keys
+# (`usageHistory`'s ownKeyResults and ownKeySavings), appended so earlier columns keep their place.
+CSV_FIGURES = ("actions", "dataCredits", "results", "ownKeyResults", "ownKeySavings")
+
+
 def csv_header(dims: Sequence[UsageDimension]) -> list[str]:
     keys = [column for d in dims for column in CSV_KEY_COLUMNS[d]]
-    return [*keys, "actions", "dataCredits", "results"]
+    return [*keys, *CSV_FIGURES]
 
 
 def csv_record(row: UsageRow, dims: Sequence[UsageDimension]) -> list[str]:
@@ -338,7 +343,8 @@ def csv_record(row: UsageRow, dims: Sequence[UsageDimension]) -> list[str]:
     }
     keys = [values[column] for d in dims for column in CSV_KEY_COLUMNS[d]]
     credits = format(units_to_credits(row.credits), "f")
-    return [*keys, str(row.actions), credits, str(row.results)]
+    savings = format(units_to_credits(row.own_key_savings), "f")
+    return [*keys, str(row.actions), credits, str(row.results), str(row.own_key_results), savings]
 
 
 def _text_cell(value: str | None) -> str:

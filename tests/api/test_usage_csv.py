@@ -6,6 +6,7 @@ from app.db import connection, fetch
 from tests.helpers import assert_ledger_matches
 
 JAN_1, APR_1 = "2025-01-01T00:00:00Z", "2025-04-01T00:00:00Z"
+TOTALS = "actions,dataCredits,results,ownKeyResults,ownKeySavings\r\n"  # no groupBy
 
 
 def at(y, m, d, hh=10):
@@ -41,10 +42,10 @@ async def test_r24_csv_export_by_day_and_workbook_exact_text(api, clock):
         'attachment; filename="tally-usage-2025-01-01-2025-04-01.csv"'
     )
     assert response.text == (
-        "day,workbookId,workbookName,actions,dataCredits,results\r\n"
-        f"2025-01-31,{beta},'=cmd|' /C calc'!A0,1,0.1751,1\r\n"  # quoted: not a formula
-        f"2025-01-31,{alpha},Alpha,100,50,100\r\n"
-        f"2025-02-01,{alpha},Alpha,0,-5,40\r\n"
+        "day,workbookId,workbookName,actions,dataCredits,results,ownKeyResults,ownKeySavings\r\n"
+        f"2025-01-31,{beta},'=cmd|' /C calc'!A0,1,0.1751,1,0,0\r\n"  # quoted: not a formula
+        f"2025-01-31,{alpha},Alpha,100,50,100,0,0\r\n"
+        f"2025-02-01,{alpha},Alpha,0,-5,40,0,0\r\n"
     )
 
 
@@ -52,12 +53,12 @@ async def test_r24_csv_columns_follow_group_by_with_filters(api, clock):
     t, alpha, _ = await workspace_with_usage(api, clock)
     response = await export(api, t.admin_key, "KIND,CYCLE,TABLE,PROVIDER", workbookId=alpha)
     assert response.text == (
-        "kind,cycleStart,tableId,provider,actions,dataCredits,results\r\n"
-        "ENRICHMENT,2025-01-31T10:00:00+00:00,people,linkedin,100,45,100\r\n"
-        "SOURCING,2025-01-31T10:00:00+00:00,,,0,0,40\r\n"
+        "kind,cycleStart,tableId,provider,actions,dataCredits,results,ownKeyResults,ownKeySavings\r\n"
+        "ENRICHMENT,2025-01-31T10:00:00+00:00,people,linkedin,100,45,100,0,0\r\n"
+        "SOURCING,2025-01-31T10:00:00+00:00,,,0,0,40,0,0\r\n"
     )
     response = await export(api, t.admin_key, tableId="people")
-    assert response.text == "actions,dataCredits,results\r\n100,45,100\r\n"
+    assert response.text == TOTALS + "100,45,100,0,0\r\n"
 
 
 async def test_r24_csv_total_row_for_no_grouping_even_without_usage(api):
@@ -68,7 +69,7 @@ async def test_r24_csv_total_row_for_no_grouping_even_without_usage(api):
         headers={"Authorization": f"Bearer {t.admin_key}"},
     )
     assert response.status_code == 200
-    assert response.text == "actions,dataCredits,results\r\n0,0,0\r\n"
+    assert response.text == TOTALS + "0,0,0,0,0\r\n"
     assert response.headers["content-disposition"] == (
         'attachment; filename="tally-usage-2024-12-31-2025-01-01.csv"'
     )
@@ -80,7 +81,8 @@ async def test_r24_csv_matches_the_graphql_answer(api, clock):
     data = await api.gql(
         """query($g: [UsageDimension!]!) { usageHistory(from: "2025-01-01T00:00:00Z",
              to: "2025-04-01T00:00:00Z", groupBy: $g) { workbookId workbookName day kind
-             provider tableId cycleStart actions dataCredits results } }""",
+             provider tableId cycleStart actions dataCredits results ownKeyResults
+             ownKeySavings } }""",
         {"g": dims},
         key=t.admin_key,
     )
@@ -88,7 +90,8 @@ async def test_r24_csv_matches_the_graphql_answer(api, clock):
     assert len(lines) == 1 + len(data["usageHistory"]) == 5
     for line, row in zip(lines[1:], data["usageHistory"], strict=True):
         assert line.split(",")[0] == row["workbookId"]
-        assert line.endswith(f",{row['actions']},{row['dataCredits']},{row['results']}")
+        figures = ("actions", "dataCredits", "results", "ownKeyResults", "ownKeySavings")
+        assert line.endswith("," + ",".join(str(row[f]) for f in figures))
 
 
 async def test_r03_csv_export_is_free(api, clock):
@@ -119,7 +122,7 @@ async def test_r24_csv_member_keys_may_export(api, clock):
         'mutation { createApiKey(name: "reader", role: MEMBER) { secret } }', key=t.admin_key
     )
     response = await export(api, created["createApiKey"]["secret"])
-    assert response.text == "actions,dataCredits,results\r\n101,45.1751,141\r\n"
+    assert response.text == TOTALS + "101,45.1751,141,0,0\r\n"
 
 
 async def test_r24_csv_needs_a_workspace_key(api):
@@ -157,3 +160,23 @@ async def test_r24_csv_of_another_workspaces_workbook_is_404(api):
     theirs = await api.create_workbook(other.admin_key)
     response = await export(api, t.admin_key, "DAY", workbookId=theirs)
     assert (response.status_code, response.text) == (404, f"workbook {theirs} not found\n")
+
+
+async def test_r05_csv_carries_own_key_results_and_savings(api, clock):
+    # given: 90 emails found with the customer's own key (0.5 Data Credits each at the
+    # catalog price, R5: none charged), 10 paid for, on one day and one workbook
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key, "Leads")
+    email = {"kind": "ENRICHMENT", "provider": "hunter", "dataType": "email"}
+    own = await api.record_usage(t.admin_key, wb, **email, ownApiKey=True, results=90)
+    paid = await api.record_usage(t.admin_key, wb, **email, results=10)
+    assert own["__typename"] == paid["__typename"] == "Charge", (own, paid)
+
+    # when / then: the export says what usageHistory's ownKeyResults and ownKeySavings say
+    response = await export(api, t.admin_key, "DAY,PROVIDER")
+    assert response.text == (
+        "day,provider,actions,dataCredits,results,ownKeyResults,ownKeySavings\r\n"
+        "2025-01-31,hunter,100,5,100,90,45\r\n"
+    )
+    response = await export(api, t.admin_key)
+    assert response.text == TOTALS + "100,5,100,90,45\r\n"

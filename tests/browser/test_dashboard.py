@@ -24,6 +24,8 @@ pytestmark = pytest.mark.e2e
 WORKSPACE = """{ workspace { currentPeriod { start end } actions { resetsAt }
                  workbooks { id name spendLimit spent } } }"""
 LEDGER_DAYS = "{ ledger(first: 1) { edges { node { createdAt } } } }"
+# usage.csv's figures after the grouped keys (app.history.rules.CSV_FIGURES)
+FIGURES = ["actions", "dataCredits", "results", "ownKeyResults", "ownKeySavings"]
 
 
 def login(page: Page, key: str) -> None:
@@ -328,10 +330,10 @@ def test_download_csv_exports_the_chosen_range_and_grouping(
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text("utf-8"))))
     leads, accounts = seeded.workbooks["Leads"], seeded.workbooks["Accounts"]
     assert rows == [
-        ["workbookId", "workbookName", "tableId", "actions", "dataCredits", "results"],
-        [accounts, "Accounts", "companies", "34", "50", "234"],
-        [leads, "Leads", "emails", "90", "45", "90"],
-        [leads, "Leads", "people", "190", "50", "190"],
+        ["workbookId", "workbookName", "tableId", *FIGURES],
+        [accounts, "Accounts", "companies", "34", "50", "234", "0", "0"],
+        [leads, "Leads", "emails", "90", "45", "90", "0", "0"],
+        [leads, "Leads", "people", "190", "50", "190", "0", "0"],
     ]
 
     # when: one workbook, by day
@@ -345,8 +347,8 @@ def test_download_csv_exports_the_chosen_range_and_grouping(
     day = server.gql(LEDGER_DAYS, key=seeded.admin_key)["ledger"]["edges"][0]["node"]
     rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text("utf-8"))))
     assert rows == [
-        ["day", "actions", "dataCredits", "results"],
-        [day["createdAt"][:10], "280", "95", "280"],
+        ["day", *FIGURES],
+        [day["createdAt"][:10], "280", "95", "280", "0", "0"],
     ]
     expect(page.locator("#csv-error")).to_be_hidden()
 

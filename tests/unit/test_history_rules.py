@@ -215,15 +215,18 @@ def test_r24_csv_columns_follow_group_by_and_quote_formulas():
         UsageRow(kind="AI", day=date(2025, 2, 1), workbook_id=WB1, workbook_name="=SUM(A1)",
                  provider="large", actions=3, credits=12_345, results=3),
         UsageRow(kind="ENRICHMENT", day=date(2025, 2, 2), workbook_id=WB2,
-                 workbook_name="Leads, EU", actions=0, credits=-5 * U, results=0),
+                 workbook_name="Leads, EU", actions=40, credits=-5 * U, results=40,
+                 own_key_results=40, own_key_savings=20 * U),
     ]  # fmt: skip
     assert to_csv(rows, (D.KIND, D.DAY, D.WORKBOOK, D.PROVIDER)) == (
-        "kind,day,workbookId,workbookName,provider,actions,dataCredits,results\r\n"
-        f"AI,2025-02-01,{WB1},'=SUM(A1),large,3,1.2345,3\r\n"
-        f'ENRICHMENT,2025-02-02,{WB2},"Leads, EU",,0,-5,0\r\n'
+        "kind,day,workbookId,workbookName,provider,actions,dataCredits,results,ownKeyResults,"
+        "ownKeySavings\r\n"
+        f"AI,2025-02-01,{WB1},'=SUM(A1),large,3,1.2345,3,0,0\r\n"
+        f'ENRICHMENT,2025-02-02,{WB2},"Leads, EU",,40,-5,40,40,20\r\n'
     )
     assert to_csv([UsageRow(cycle_start=JAN)], (D.CYCLE,)) == (
-        "cycleStart,actions,dataCredits,results\r\n2025-01-31T10:00:00+00:00,0,0,0\r\n"
+        "cycleStart,actions,dataCredits,results,ownKeyResults,ownKeySavings\r\n"
+        "2025-01-31T10:00:00+00:00,0,0,0,0,0\r\n"
     )
 
 
