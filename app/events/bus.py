@@ -159,7 +159,7 @@ class Hub:
             for subscriber in subscribers:
                 subscriber.tell(change)
 
-    def workspaces(self, wanting: Change = EVERYTHING) -> list[uuid.UUID]:
+    def workspaces(self, wanting: Change) -> list[uuid.UUID]:
         """The workspaces with a subscriber in this process that wants any of `wanting`."""
         return [
             workspace

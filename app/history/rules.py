@@ -342,9 +342,14 @@ def csv_record(row: UsageRow, dims: Sequence[UsageDimension]) -> list[str]:
         "kind": row.kind or "",
     }
     keys = [values[column] for d in dims for column in CSV_KEY_COLUMNS[d]]
-    credits = format(units_to_credits(row.credits), "f")
-    savings = format(units_to_credits(row.own_key_savings), "f")
-    return [*keys, str(row.actions), credits, str(row.results), str(row.own_key_results), savings]
+    figures = (row.actions, _credits(row.credits), row.results, row.own_key_results,
+               _credits(row.own_key_savings))  # fmt: skip
+    return [*keys, *map(str, figures)]
+
+
+def _credits(units: int) -> str:
+    """Data Credits as an exact decimal, never in exponent form."""
+    return format(units_to_credits(units), "f")
 
 
 def _text_cell(value: str | None) -> str:

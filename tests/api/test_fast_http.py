@@ -114,16 +114,22 @@ def seen(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
     return response.status_code, headers, content
 
 
-@pytest.mark.parametrize(("content", "headers", "fast"), CASES)
-async def test_the_fast_path_answers_as_strawberry_does(both, monkeypatch, content, headers, fast):
-    taken = []
+@pytest.fixture
+def taken(monkeypatch) -> list[bool]:
+    """Each request the fast path answers, as it answers it (the view's `fast_http`)."""
+    answered: list[bool] = []
     original = fast_http.answer
 
     async def counted(view: Any, request: Any) -> Any:
-        taken.append(view.fast_http)
+        answered.append(view.fast_http)
         return await original(view, request)
 
     monkeypatch.setattr(fast_http, "answer", counted)
+    return answered
+
+
+@pytest.mark.parametrize(("content", "headers", "fast"), CASES)
+async def test_the_fast_path_answers_as_strawberry_does(both, taken, content, headers, fast):
     on, off = both
     # Persisted documents are one store per process: both apps know KNOWN once it is sent.
     stored = json.dumps({"query": KNOWN, "extensions": KNOWN_HASH})
@@ -167,18 +173,10 @@ async def _refused(*args: Any, **kwargs: Any) -> Any:
     ],
     ids=["a resolver's read", "the key's lookup"],
 )
-async def test_a_lost_database_answers_alike_both_ways(both, monkeypatch, lost, query, key):
+async def test_a_lost_database_answers_alike_both_ways(both, taken, monkeypatch, lost, query, key):
     """The database unreachable mid-request: 503 SERVICE_UNAVAILABLE with Retry-After, the
     same from the fast path as from strawberry's own handling."""
     monkeypatch.setattr(lost, _refused)
-    taken = []
-    original = fast_http.answer
-
-    async def counted(view: Any, request: Any) -> Any:
-        taken.append(view.fast_http)
-        return await original(view, request)
-
-    monkeypatch.setattr(fast_http, "answer", counted)
     sent = json.dumps({"query": query})
     answers = [
         seen(await client.post("/graphql", content=sent, headers={**JSON, "Authorization": key}))
