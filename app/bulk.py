@@ -56,18 +56,19 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 def combined(
-    statements: Sequence[tuple[str, Sequence[Any]]], returning: str = ""
+    statements: Sequence[tuple[str, Sequence[Any]]], returning: str = "", main: str = ""
 ) -> tuple[str, list[Any]]:
     """Several data-modifying statements as one (PostgreSQL): each a CTE, its placeholders
     renumbered, so they cost one round trip. They see one snapshot and none may change a row
     another changes; every one runs to completion. `returning` is the main query's select list
-    over the first statement's RETURNING rows (`w0`), e.g. to read what it computed."""
+    over the first statement's RETURNING rows (`w0`), e.g. to read what it computed; `main`,
+    the whole main query instead (statement n is `w{n}` in it; it takes no parameters)."""
     ctes: list[str] = []
     args: list[Any] = []
     for n, (query, values) in enumerate(statements):
         ctes.append(f"w{n} AS ({_shifted(query, len(args))})")
         args += values
-    select = f"SELECT {returning} FROM w0" if returning else "SELECT 1"
+    select = main or (f"SELECT {returning} FROM w0" if returning else "SELECT 1")
     return f"WITH {', '.join(ctes)} {select}", args
 
 

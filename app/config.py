@@ -45,6 +45,9 @@ class Settings:
     # Concurrent single charges of one workspace share a transaction (app.usage.group_commit);
     # PostgreSQL only: SQLite serializes transactions anyway.
     group_commit: bool = True
+    # A single charge is written by one statement when its rows have not changed since its
+    # first read (app.usage.optimistic); PostgreSQL only.
+    optimistic_charges: bool = True
 
     @property
     def direct_url(self) -> str:
@@ -82,6 +85,7 @@ class Settings:
             ),
             ws_ping_interval=_seconds("TALLY_WS_PING_INTERVAL", cls.ws_ping_interval),
             group_commit=_switch("TALLY_GROUP_COMMIT", True),
+            optimistic_charges=_switch("TALLY_OPTIMISTIC_CHARGES", True),
         )
 
 

@@ -301,6 +301,25 @@ def _charge_rows_sql(
     )
 
 
+def unchanged_since(version: int, after: str) -> str:
+    """A condition for a charge's statement that runs as its own transaction, without locks
+    taken before (app.usage.optimistic): the row is still the version read, the text
+    parameter $`version` (an UPDATE, or `workbook_unchanged`'s lock, waits for a row another
+    transaction is changing and then tests its new version), and the CTE `after` has yielded
+    a row, which makes it run first: the idempotency claim, then each lock in this module's
+    order."""
+    return f"xmin = ${version}::text::xid AND EXISTS (SELECT 1 FROM {after})"
+
+
+def workbook_unchanged(after: str) -> str:
+    """A charge's workbook, $1, locked as `unchanged_since` its version $2 (after `after`):
+    nothing about it may change before the charge commits (a spend limit set meanwhile waits)."""
+    return f"SELECT 1 FROM workbook WHERE id = $1 AND {unchanged_since(2, after)}{_NO_KEY_UPDATE}"
+
+
+_NO_KEY_UPDATE = " FOR NO KEY UPDATE"
+
+
 CATALOG_LOCK_TIMEOUT = "5s"
 
 

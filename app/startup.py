@@ -10,7 +10,7 @@ from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
-from app.usage import group_commit
+from app.usage import group_commit, optimistic
 
 __all__ = ["close_database", "start_database"]
 
@@ -30,5 +30,6 @@ async def start_database(settings: Settings) -> None:
             " and live updates (LISTEN) need a direct connection to PostgreSQL"
         )
     group_commit.enabled = settings.group_commit
+    optimistic.enabled = settings.optimistic_charges
     await open_database(settings.database_url, settings.direct_url)
     await seed_catalog(load_catalog(settings.catalog_path))

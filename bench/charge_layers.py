@@ -7,8 +7,9 @@ result each, the body bench/charge.py sends) are timed with this process's CPU t
 system, `time.process_time`) at each layer: the ASGI app (no socket, no uvicorn), strawberry's
 `schema.execute`, and `charge_one` with the key checked in its first read, as the resolver calls
 it; `{ __typename }` through the ASGI app is the floor of any request. Then one more pass with
-timers around the steps of `charge_one` (its first read, the claim-and-lock statement, the
-write statement, the transaction and its pool connection, the rest) and a comparison of
+timers around the steps of `charge_one`, once the one-statement way (its first read, the one
+statement, the rest) and once the locked way (its first read, the claim-and-lock statement, the
+write statement, the transaction and its pool connection, the rest), and a comparison of
 tortoise's query and transaction with asyncpg's own on `SELECT 1`.
 
 Timers, not profilers: cProfile multiplies the cost of code made of many small Python calls
@@ -21,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import inspect
 import json
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,8 +61,10 @@ async def cpu_each(n: int, one: Callable[[int], Awaitable[Any]]) -> float:
     return (time.process_time() - started) / n
 
 
-def timed(spent: dict[str, float], module: Any, name: str, label: str) -> None:
-    """`module.name` replaced by itself, timed into `spent[label]` (CPU seconds)."""
+@contextlib.contextmanager
+def timed(spent: dict[str, float], module: Any, name: str, label: str) -> Iterator[None]:
+    """`module.name` replaced by itself, timed into `spent[label]` (CPU seconds), while in
+    the block."""
     original = getattr(module, name)
     assert inspect.iscoroutinefunction(original), name
 
@@ -73,6 +77,10 @@ def timed(spent: dict[str, float], module: Any, name: str, label: str) -> None:
             spent[label] += time.process_time() - started
 
     setattr(module, name, wrapper)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 async def layers(
@@ -134,26 +142,41 @@ async def layers(
     ], functools.partial(domain, prefix="s")
 
 
-async def steps(n: int, domain: Callable[[int], Awaitable[None]]) -> list[tuple[str, float]]:
-    """`charge_one`'s steps on the same workspaces, timed where the charge calls them."""
-    from app.usage import charging
+async def steps(
+    n: int, domain: Callable[[int], Awaitable[None]], at_once: bool
+) -> list[tuple[str, float]]:
+    """`charge_one`'s steps on the same workspaces, timed where the charge calls them:
+    `at_once`, the one-statement way (app.usage.optimistic); else the locked transaction."""
+    from app.usage import charging, optimistic
 
+    optimistic.enabled = at_once
+    way = "one statement" if at_once else "locked"
     spent: dict[str, float] = collections.defaultdict(float)
-    timed(spent, charging, "workbooks_of", "first read: key, workbook, catalog")
-    timed(spent, charging, "claim_and_lock", "claim and lock statement")
-    timed(spent, charging, "write", "write statement")
-    timed(spent, charging, "transact", "transaction")
-    timed(spent, charging, "_charge", "transaction: decide and write")
-    total = await cpu_each(n, domain) * n
+    with contextlib.ExitStack() as stack:
+        for module, name, label in (
+            (charging, "workbooks_of", "first read"),
+            (optimistic, "written", "the one statement"),
+            (charging, "claim_and_lock", "claim and lock statement"),
+            (charging, "write", "write statement"),
+            (charging, "transact", "transact"),
+            (charging, "_charge", "decide and write"),
+        ):
+            stack.enter_context(timed(spent, module, name, label))
+        total = await cpu_each(n, domain) * n
+    optimistic.enabled = True
     scale = 1 / (n + 100)  # the timers counted cpu_each's warm-up too
     found = {label: seconds * scale for label, seconds in spent.items()}
-    found["transaction: BEGIN, COMMIT, pool, claim replay"] = (
-        found.pop("transaction")
-        - found["transaction: decide and write"]
-        - found["claim and lock statement"]
-    )
-    found["transaction: decide and write"] -= found["write statement"]
-    return [("charge_one in all", total / n), *found.items()]
+    if at_once:
+        rest = found.pop("transact") - found["the one statement"]
+        found["deciding and recording"] = rest
+    else:
+        found["BEGIN, COMMIT, pool"] = (
+            found.pop("transact") - found["decide and write"] - found["claim and lock statement"]
+        )
+        found["deciding and recording"] = found.pop("decide and write") - found["write statement"]
+    return [(f"{way}: charge_one in all", total / n)] + [
+        (f"{way}: {label}", seconds) for label, seconds in found.items()
+    ]
 
 
 async def plumbing(n: int) -> list[tuple[str, float]]:
@@ -196,7 +219,8 @@ async def main(args: argparse.Namespace) -> None:
     url = f"{args.pg.replace('postgresql://', 'postgres://')}/{name}"
     try:
         measured, domain = await layers(url, args.charges)
-        measured += await steps(args.charges, domain)
+        measured += await steps(args.charges, domain, at_once=True)
+        measured += await steps(args.charges, domain, at_once=False)
         measured += await plumbing(args.charges)
         await close_database()
     finally:

@@ -149,17 +149,35 @@ async def _limited(
     event: rules.LimitEvent,
 ) -> None:
     for row_id, row in sorted(rows.items()):
-        if row.limit is None:  # no limit: nothing to reach, and a later one starts armed
-            fired_at = None
-        else:
-            state = Once(row.limit - row.spent, row.fired_at)
-            fires, fired_at = rules.once(state, row_id in refused)
-            if fires:
-                outcome.events.append(event(row_id, row.limit, row.spent))
+        fires, fired_at = _once(row, row_id in refused)
+        if fires:
+            assert row.limit is not None
+            outcome.events.append(event(row_id, row.limit, row.spent))
         if fired_at != row.fired_at:
             await fetch(
                 conn, f"UPDATE {table} SET {column} = $2 WHERE id = $1", str(row_id), fired_at
             )
+
+
+def _once(row: Limited, refused: bool) -> tuple[bool, int | None]:
+    """A workbook's limit or a run's budget: (whether it fires, the new `fired_at`)."""
+    if row.limit is None:  # no limit: nothing to reach, and a later one starts armed
+        return False, None
+    return rules.once(Once(row.limit - row.spent, row.fired_at), refused)
+
+
+def quiet(watched: Watched) -> bool:
+    """Whether `settle`, with nothing refused, would fire nothing and write nothing: the
+    charge that left `watched` needs none of it (app.usage.optimistic). A workspace with
+    alerts is never quiet: they are read from their own rows."""
+    if watched.alert_count:
+        return False
+    outcome = Outcome()
+    before = (watched.depleted_at, watched.exhausted_at)
+    if workspace_events(watched.meters, *before, (), outcome) != before or outcome.events:
+        return False
+    limited = [*watched.workbooks.values(), *watched.runs.values()]
+    return all(_once(row, False) == (False, row.fired_at) for row in limited)
 
 
 async def _alerts(

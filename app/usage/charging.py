@@ -31,7 +31,7 @@ from app.events.watch import Limited, Refusals, Watched
 from app.idempotency import replay_recorded, request_hash
 from app.kinds import RunStatus, is_billable
 from app.models import Charge
-from app.usage import group_commit, topping
+from app.usage import group_commit, optimistic, topping
 from app.usage import rules as charge_rules
 from app.usage.claims import claim, first_of_each_key, outcome_of, replay, settle_claims
 from app.usage.costs import CatalogCache, Usage, cost_of
@@ -96,7 +96,8 @@ async def _prepared(
     transaction."""
     single = len(reports) == 1
     items = [Item(r, "" if single else f"items[{i}]: ") for i, r in enumerate(reports)]
-    workspace_id, workbooks, catalog = await workbooks_of(caller, items, now)
+    state = single and optimistic.wanted(connection())  # app.usage.optimistic reads rows
+    workspace_id, workbooks, catalog = await workbooks_of(caller, items, now, state)
     runs = await runs_of(workspace_id, items)
     for item in items:
         item.report = _normalized(item, workbooks, runs, now)
@@ -116,6 +117,8 @@ async def transact(
         pending = await _alone_if_repriced(workspace_id, pending, now)
         if not pending:
             return
+    elif len(pending) == 1 and await _charged_at_once(workspace_id, pending[0], now):
+        return
     async with in_transaction() as conn:
         claimed = first_of_each_key(pending)
         rows = None
@@ -128,6 +131,34 @@ async def transact(
         fresh = [i for i in pending if i.report.idempotency_key not in taken]
         await _charge(conn, workspace_id, fresh, now, rows, one_by_one)
     await replay(workspace_id, [i for i in pending if i.report.idempotency_key in taken])
+
+
+async def _charged_at_once(workspace_id: uuid.UUID, item: Item, now: datetime) -> bool:
+    """One item charged by one statement against the rows its first read saw
+    (app.usage.optimistic), when nothing but the charge itself follows from it; False leaves
+    the item as prepared, for the locked way."""
+    seen = item.seen
+    if seen is None or item.report.run_id is not None:
+        return False
+    if seen.workspace["auto_topup_threshold"] is not None:  # R37 may buy: the locked way
+        return False
+    rows = locks.ChargeRows(seen.workspace, [seen.workbook], [], [])
+    state = await _lock(connection(), workspace_id, [item], rows, now)
+    report, cost = item.report, item.cost
+    assert cost is not None
+    limit = state.limits[report.workbook_id]
+    billable = is_billable(report.usage.kind)
+    try:
+        debit = charge_rules.decide(cost, billable, state.meters, limit, None, report.sent_at)
+    except Refused:  # a refusal may fire its event (R34): the locked way decides it again
+        return False
+    charge_rules.apply(debit, state.meters, limit, None)
+    writes = Writes()
+    record(item, debit, state, writes, workspace_id, now)
+    if watch.quiet(left(state)) and await optimistic.written(workspace_id, item, writes, seen, now):
+        return True
+    item.outcome = None
+    return False
 
 
 async def _alone_if_repriced(

@@ -70,6 +70,19 @@ def claim_ctes(
     return CLAIM_CTES, "claim_taken", [workspace_id, OPERATION, now, keys, hashes, results]
 
 
+CLAIM_ONE = (
+    f"INSERT INTO idempotency_record ({_CLAIM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)" + _CLAIMED
+)
+
+
+def claim_one(workspace_id: uuid.UUID, item: Item, now: datetime) -> tuple[str, list[Any]]:
+    """One item's claim as a statement (PostgreSQL, app.usage.optimistic): it yields the key
+    when claimed, nothing when the key is taken."""
+    report = item.report
+    args = [workspace_id, report.idempotency_key, OPERATION, item.fingerprint, str(item.charge_id)]
+    return CLAIM_ONE, [*args, now]
+
+
 async def claim(
     conn: BaseDBAsyncClient, workspace_id: uuid.UUID, items: list[Item], now: datetime
 ) -> set[str]:

@@ -68,6 +68,17 @@ class UsageReport:
     sent_at: datetime | None = None
 
 
+class Seen(NamedTuple):
+    """A single charge's workspace and workbook rows as its first read found them, unlocked
+    (PostgreSQL), with each row's version (`xmin`): app.usage.optimistic writes the charge
+    only if both rows are still those versions when it does."""
+
+    workspace: dict[str, Any]  # app.usage.rows.WORKSPACE_COLUMNS
+    workbook: dict[str, Any]  # app.usage.rows.WORKBOOK_COLUMNS
+    workspace_version: str
+    workbook_version: str
+
+
 @dataclass
 class Item:
     report: UsageReport
@@ -79,6 +90,7 @@ class Item:
     first: Item | None = None  # an earlier item of the batch with the same key
     priced_at: datetime | None = None  # the instant `cost` was priced for (R40)
     catalog: Catalog | None = None  # the catalog in force then, as read
+    seen: Seen | None = None  # read with the key, for app.usage.optimistic
 
 
 @dataclass

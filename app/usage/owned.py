@@ -16,6 +16,7 @@ from app.catalog.store import adopt, in_force_columns, last_read
 from app.db import connection, fetch, in_list
 from app.errors import NotFound
 from app.usage.items import Item, as_datetime
+from app.usage.rows import seen_of, state_columns
 from app.workspaces.auth import KEY_COLUMNS, Bearer, key_matches, principal_of
 
 
@@ -29,17 +30,21 @@ class Owned(NamedTuple):
 
 
 async def workbooks_of(
-    caller: uuid.UUID | Bearer, items: list[Item], now: datetime
+    caller: uuid.UUID | Bearer, items: list[Item], now: datetime, state: bool = False
 ) -> tuple[uuid.UUID, dict[str, Owned], Catalog]:
     """The caller's workspace, the items' workbooks in it, and the catalog in force at `now`
     (R40) read with them: one round trip for all. A `Bearer` caller's key is checked in the
-    same statement; a bad key is refused before anything about the input is."""
+    same statement; a bad key is refused before anything about the input is. `state` (one
+    item, PostgreSQL): its workspace's and workbook's rows come too, set on it as `seen`."""
     raw = [item.report.workbook_id for item in items]
     catalog = in_force_columns(1, 2)
     if not isinstance(caller, Bearer):
-        select = f"SELECT id, id AS workbook_id, {catalog} FROM workbook"
+        extra = f", {state_columns('w.workspace_id', 'w')}" if state else ""
+        select = f"SELECT w.id, w.id AS workbook_id, {catalog}{extra} FROM workbook w"
         found: list[dict[str, Any]] = []
         owned = await _owned(select, caller, raw, "workbook", [now, last_read()], found)
+        if state:
+            items[0].seen = seen_of(found[0])
         return caller, owned, adopt(found[0]["catalog_id"], found[0]["catalog_body"])
     try:
         ids = _parsed(raw, "workbook")
@@ -47,9 +52,10 @@ async def workbooks_of(
         await caller.principal()  # who asks comes first: a bad key is refused as such
         raise
     wanted = sorted(set(ids.values()))
+    extra = f", {state_columns('k.workspace_id', 'w')}" if state else ""
     rows = await fetch(
         connection(),
-        f"SELECT {KEY_COLUMNS}, w.id, w.id AS workbook_id, {catalog} FROM api_key k"
+        f"SELECT {KEY_COLUMNS}, w.id, w.id AS workbook_id, {catalog}{extra} FROM api_key k"
         f" LEFT JOIN workbook w ON w.workspace_id = k.workspace_id"
         f" AND w.id IN ({in_list(wanted, 4)}) WHERE {key_matches(3)}",
         now,
@@ -61,6 +67,8 @@ async def workbooks_of(
     caller.accepted(principal)
     workspace_id = principal.require_workspace()
     owned = _found([r for r in rows if r["id"] is not None], ids, "workbook")
+    if state:
+        items[0].seen = seen_of(rows[0])
     return workspace_id, owned, adopt(rows[0]["catalog_id"], rows[0]["catalog_body"])
 
 

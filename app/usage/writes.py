@@ -15,6 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.bulk import combined, insert_many, unnest_insert
 from app.db import fetch
 from app.events import bus
+from app.history.rules import UsageDelta
 from app.history.service import add_usage, charges_usage, usage_upserts
 from app.kinds import EntryType, Meter
 from app.usage.items import ChargeRecord, Item, Locked, parse_uuid
@@ -154,49 +155,62 @@ async def write(
 ) -> None:
     if not writes.accepted:
         return
-    debits = [debit for _, debit in writes.accepted]
-    # The workspace's live subscribers are told in this UPDATE: no round trip more.
     told, told_args = bus.notify_returning(conn, workspace_id, bus.Change.STATE, first=6)
-    statements: list[tuple[str, list[Any]]] = [
-        (
-            "UPDATE workspace SET actions_used = actions_used + $2,"
-            " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
-            " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + told,
-            [
-                str(workspace_id),
-                sum(d.actions for d in debits),
-                sum(d.credits for d in debits) - writes.topped_up,
-                sum(d.settle for d in debits),
-                writes.top_ups,
-                *told_args,
-            ],
-        )
-    ]
+    statements = [workspace_update(workspace_id, writes, told, told_args)]
     for workbook_id, spent in writes.limit_spent.items():
         statements.append(
             ("UPDATE workbook SET spent = spent + $2 WHERE id = $1", [workbook_id, spent])
         )
     for run_id, totals in writes.runs.items():
         statements.append(_update_run(run_id, totals, state, now))
-    # Daily rollups in the same transaction, so history is exact at every commit (R24).
-    # An accepted item's outcome is the ChargeRecord `record` made; history reads it as a charge.
-    usage = charges_usage([item.outcome for item, _ in writes.accepted])  # type: ignore[misc]
     if conn.capabilities.dialect != "postgres":
         for query, args in statements:
             await fetch(conn, query, *args)
         await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
         await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
-        await add_usage(conn, workspace_id, usage)
+        await add_usage(conn, workspace_id, _usage(writes))
         return
     # PostgreSQL: every write of the batch in one statement, one round trip. Every row it
     # updates is locked already (app.locks), and the rollups' upsert, in key order, comes last
     # as it did when each was a statement of its own.
-    statements.append(unnest_insert("charge", CHARGE_COLUMNS, writes.charges))
+    query, args = combined(statements + inserts(workspace_id, writes), "count(*)" if told else "")
+    await fetch(conn, query, *args)
+
+
+def workspace_update(
+    workspace_id: uuid.UUID, writes: Writes, tail: str, tail_args: list[Any]
+) -> tuple[str, list[Any]]:
+    """The batch's one relative UPDATE of the workspace; `tail` follows its `WHERE id = $1`
+    (more conditions, a RETURNING clause) with its parameters from $6."""
+    debits = [debit for _, debit in writes.accepted]
+    return (
+        "UPDATE workspace SET actions_used = actions_used + $2,"
+        " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
+        " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + tail,
+        [
+            str(workspace_id),
+            sum(d.actions for d in debits),
+            sum(d.credits for d in debits) - writes.topped_up,
+            sum(d.settle for d in debits),
+            writes.top_ups,
+            *tail_args,
+        ],
+    )
+
+
+def inserts(workspace_id: uuid.UUID, writes: Writes) -> list[tuple[str, list[Any]]]:
+    """PostgreSQL: the charges, their ledger entries and the daily rollups, as statements."""
+    statements = [unnest_insert("charge", CHARGE_COLUMNS, writes.charges)]
     if writes.ledger:  # a free charge moves no meter
         statements.append(unnest_insert("ledger_entry", LEDGER_COLUMNS, writes.ledger))
-    statements += usage_upserts(workspace_id, usage)
-    query, args = combined(statements, returning="count(*)" if told else "")
-    await fetch(conn, query, *args)
+    return statements + usage_upserts(workspace_id, _usage(writes))
+
+
+def _usage(writes: Writes) -> list[UsageDelta]:
+    """Daily rollups in the same transaction, so history is exact at every commit (R24).
+    An accepted item's outcome is the ChargeRecord `record` made; history reads it as a
+    charge."""
+    return charges_usage([item.outcome for item, _ in writes.accepted])  # type: ignore[misc]
 
 
 def _update_run(

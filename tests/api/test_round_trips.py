@@ -6,7 +6,9 @@ used to cost 12 of them over GraphQL: the key, the workbook, the price, BEGIN, t
 per table, an UPDATE, two INSERTs, the rollup and COMMIT. Now the claim and every lock are one
 statement and every write is another (app.locks.charge_rows, app.usage.writes.write), and the
 catalog version in force and the API key's check come with the workbook's read
-(app.catalog.store.in_force_columns, app.workspaces.auth.Bearer).
+(app.catalog.store.in_force_columns, app.workspaces.auth.Bearer). A single charge whose rows
+nothing else changes takes two: that read, which brings its rows too, and one statement that
+claims, checks and writes (app.usage.optimistic); any other goes the locked way.
 A change that adds a round trip to the hot path fails here.
 """
 
@@ -20,6 +22,7 @@ import pytest
 
 from app.db import PooledConnection
 from app.kinds import UsageKind
+from app.usage import optimistic
 from app.usage.charging import charge_batch, charge_one
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
@@ -66,12 +69,34 @@ async def _charged(api, statements, key, workbook_id, **fields) -> list[str]:
 
 READ = ["SELECT"]  # the key, the workbook and the catalog version in force (its prices)
 TXN = ["BEGIN;", "WITH claim_ins", "WITH w0", "COMMIT;"]  # claim + locks, every write
+AT_ONCE = ["WITH w0"]  # claim, checks and writes: one statement, its own transaction
 
 
-async def test_record_usage_over_graphql_takes_five_round_trips(api, statements):
+async def test_record_usage_over_graphql_takes_two_round_trips(api, statements):
+    t = await api.create_workspace("launch")
+    workbook = await api.create_workbook(t.admin_key)
+    assert await _charged(api, statements, t.admin_key, workbook) == READ + AT_ONCE
+
+
+async def test_without_the_one_statement_way_it_takes_five(api, statements, monkeypatch):
+    monkeypatch.setattr(optimistic, "enabled", False)
     t = await api.create_workspace("launch")
     workbook = await api.create_workbook(t.admin_key)
     assert await _charged(api, statements, t.admin_key, workbook) == READ + TXN
+
+
+async def test_a_refused_charge_is_decided_under_locks(api, statements):
+    t = await api.create_workspace("launch")
+    workbook = await api.create_workbook(t.admin_key)
+    await api.record_usage(t.admin_key, workbook, **ENRICHMENT)  # warms the caches
+    statements.clear()
+    refused = await api.record_usage(
+        t.admin_key, workbook, kind="ENRICHMENT", provider="apollo", dataType="phone", results=501
+    )
+    assert refused["code"] == "INSUFFICIENT_DATA_CREDITS"
+    # the read, then the locked way (with the credits.depleted event it fires, R34)
+    assert statements[:3] == READ + TXN[:2] and statements[-1] == "COMMIT;", statements
+    assert AT_ONCE[0] not in statements
 
 
 async def test_a_charge_in_a_run_with_a_hold_takes_six(api, statements):
@@ -83,14 +108,14 @@ async def test_a_charge_in_a_run_with_a_hold_takes_six(api, statements):
     assert sent == READ * 2 + TXN
 
 
-async def test_the_service_call_takes_five_and_a_batch_of_100_as_many(api, statements):
+async def test_the_service_call_takes_two_and_a_batch_of_100_five(api, statements):
     t = await api.create_workspace("enterprise")
     workbook = await api.create_workbook(t.admin_key)
     workspace_id = uuid.UUID(t.id)
     await charge_one(workspace_id, _report(workbook), datetime.now(UTC))
     statements.clear()
     await charge_one(workspace_id, _report(workbook), datetime.now(UTC))
-    assert statements == READ + TXN
+    assert statements == READ + AT_ONCE
     statements.clear()
     outcomes = await charge_batch(
         workspace_id, [_report(workbook) for _ in range(100)], datetime.now(UTC)

@@ -1,0 +1,89 @@
+"""A single charge as one statement, without a transaction of its own (PostgreSQL; issue 20).
+
+Under row locks a charge costs five round trips: its first read, BEGIN, the claim with the
+locks, the writes, COMMIT. Most charges change rows no other request is changing, so a single
+charge is decided (app.usage.rules, the same decision) against the workspace's and workbook's
+rows its first read brought, unlocked (app.usage.owned), and written here by ONE statement,
+which PostgreSQL runs as its own transaction. In it the idempotency key is claimed first (R13:
+a concurrent request with the key waits on the unique index); the workspace is updated and the
+workbook locked, or updated when it has a limit, only where each row is still the version that
+was read (app.locks.unchanged_since); the charge, its ledger entries and rollups are written;
+and unless the claim and both rows held, `tally_moved()` (migration 0013) raises SQLSTATE
+40001, so nothing of it stays, the claim included. The ledger's balances after come from the
+rows as read; the versions make those the rows the statement changed. Two round trips.
+
+A charge that would be refused, fire an event or touch an alert (R34, R35), may buy an auto
+top-up (R37), is in a run, finds its key taken or its rows changed, goes the locked way
+(app.usage.charging.transact), which decides again from the rows as they are then.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app import locks
+from app.bulk import combined
+from app.db import connection, fetch
+from app.events import bus
+from app.usage.claims import claim_one
+from app.usage.items import Item, Seen
+from app.usage.writes import Writes, inserts, workspace_update
+
+# TALLY_OPTIMISTIC_CHARGES (app.config), set at startup.
+enabled = True
+stats = {"written": 0, "moved": 0}  # for tests and benchmarks
+
+# w0 the claim, w1 the workspace, w2 the workbook: each yields one row when it held.
+_MAIN = (
+    "SELECT CASE WHEN (SELECT count(*) FROM w1) = 1 AND (SELECT count(*) FROM w2) = 1"
+    " THEN 1 ELSE tally_moved() END"
+)
+
+
+def wanted(conn: BaseDBAsyncClient) -> bool:
+    return enabled and conn.capabilities.dialect == "postgres"
+
+
+async def written(
+    workspace_id: uuid.UUID, item: Item, writes: Writes, seen: Seen, now: datetime
+) -> bool:
+    """Write the item's decided charge (`writes`) if its rows are still as `seen`; False when
+    they are not or its key is taken, and then nothing was written."""
+    conn = connection()
+    told, told_args = bus.notify_returning(conn, workspace_id, bus.Change.STATE, first=7)
+    assert told, "PostgreSQL's UPDATE returns a row for w1 to count"
+    workspace = workspace_update(
+        workspace_id,
+        writes,
+        f" AND {locks.unchanged_since(6, 'w0')}{told}",
+        [seen.workspace_version, *told_args],
+    )
+    query, args = combined(
+        [claim_one(workspace_id, item, now), workspace, _workbook(item, writes, seen),
+         *inserts(workspace_id, writes)],
+        main=_MAIN,
+    )  # fmt: skip
+    try:
+        await fetch(conn, query, *args)
+    except asyncpg.SerializationError:
+        stats["moved"] += 1
+        return False
+    stats["written"] += 1
+    return True
+
+
+def _workbook(item: Item, writes: Writes, seen: Seen) -> tuple[str, list[object]]:
+    """The workbook's spend moves only under a limit (R11); either way it must not change
+    before the charge commits."""
+    workbook_id = item.report.workbook_id
+    if workbook_id not in writes.limit_spent:
+        return locks.workbook_unchanged("w1"), [workbook_id, seen.workbook_version]
+    return (
+        "UPDATE workbook SET spent = spent + $3 WHERE id = $1 AND"
+        f" {locks.unchanged_since(2, 'w1')} RETURNING 1",
+        [workbook_id, seen.workbook_version, writes.limit_spent[workbook_id]],
+    )
