@@ -85,7 +85,7 @@ def timed(spent: dict[str, float], module: Any, name: str, label: str) -> Iterat
 
 async def layers(
     url: str, n: int
-) -> tuple[list[tuple[str, float]], Callable[[int], Awaitable[None]]]:
+) -> tuple[list[tuple[str, float]], Callable[[int, str], Awaitable[None]]]:
     """Each layer's CPU a charge, and the charge as the domain makes it, for `steps`."""
     from app.catalog import load_catalog
     from app.catalog.store import seed_catalog
@@ -139,11 +139,11 @@ async def layers(
         ("schema.execute: recordUsage", await cpu_each(n, execute)),
         ("charge_one, key checked in its first read", await cpu_each(n, domain)),
         ("ASGI app: { __typename }", await cpu_each(n, empty)),
-    ], functools.partial(domain, prefix="s")
+    ], domain
 
 
 async def steps(
-    n: int, domain: Callable[[int], Awaitable[None]], at_once: bool
+    n: int, domain: Callable[[int, str], Awaitable[None]], at_once: bool
 ) -> list[tuple[str, float]]:
     """`charge_one`'s steps on the same workspaces, timed where the charge calls them:
     `at_once`, the one-statement way (app.usage.optimistic); else the locked transaction."""
@@ -162,7 +162,8 @@ async def steps(
             (charging, "_charge", "decide and write"),
         ):
             stack.enter_context(timed(spent, module, name, label))
-        total = await cpu_each(n, domain) * n
+        # keys of their own: another pass's would be replays
+        total = await cpu_each(n, functools.partial(domain, prefix=way)) * n
     optimistic.enabled = True
     scale = 1 / (n + 100)  # the timers counted cpu_each's warm-up too
     found = {label: seconds * scale for label, seconds in spent.items()}
