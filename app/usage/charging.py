@@ -27,9 +27,9 @@ from app.errors import ErrorCode, InvalidInput, NotFound, Refused
 from app.events import watch
 from app.events.steps import Steps
 from app.events.store import emit
-from app.events.watch import Limited, Refusals, Watched
+from app.events.watch import Refusals
 from app.idempotency import replay_recorded, request_hash
-from app.kinds import RunStatus, is_billable
+from app.kinds import is_billable
 from app.models import Charge
 from app.usage import group_commit, optimistic, topping
 from app.usage import rules as charge_rules
@@ -43,14 +43,13 @@ from app.usage.items import (
     Locked,
     Outcome,
     UsageReport,
-    as_datetime,
-    parse_uuid,
 )
 from app.usage.owned import Owned, runs_of, workbooks_of
 from app.usage.pricing import Cost
-from app.usage.rows import RUN_COLUMNS, WORKBOOK_COLUMNS, WORKSPACE_COLUMNS, claim_and_lock
-from app.usage.rules import Debit, LimitState, RunState, WorkspaceMeters
+from app.usage.rows import claim_and_lock
+from app.usage.rules import Debit, WorkspaceMeters
 from app.usage.settling import left, note, step
+from app.usage.state import locked_state
 from app.usage.writes import Writes, record, write
 from app.workspaces.auth import Bearer
 
@@ -117,7 +116,11 @@ async def transact(
         pending = await _alone_if_repriced(workspace_id, pending, now)
         if not pending:
             return
-    elif len(pending) == 1 and await _charged_at_once(workspace_id, pending[0], now):
+        # A group of one waited for the charge before it: its rows read again, it may still
+        # go as one statement (app.usage.optimistic).
+        if len(pending) == 1 and await optimistic.charged(workspace_id, pending[0], now, True):
+            return
+    elif len(pending) == 1 and await optimistic.charged(workspace_id, pending[0], now):
         return
     async with in_transaction() as conn:
         claimed = first_of_each_key(pending)
@@ -131,34 +134,6 @@ async def transact(
         fresh = [i for i in pending if i.report.idempotency_key not in taken]
         await _charge(conn, workspace_id, fresh, now, rows, one_by_one)
     await replay(workspace_id, [i for i in pending if i.report.idempotency_key in taken])
-
-
-async def _charged_at_once(workspace_id: uuid.UUID, item: Item, now: datetime) -> bool:
-    """One item charged by one statement against the rows its first read saw
-    (app.usage.optimistic), when nothing but the charge itself follows from it; False leaves
-    the item as prepared, for the locked way."""
-    seen = item.seen
-    if seen is None or item.report.run_id is not None:
-        return False
-    if seen.workspace["auto_topup_threshold"] is not None:  # R37 may buy: the locked way
-        return False
-    rows = locks.ChargeRows(seen.workspace, [seen.workbook], [], [])
-    state = await _lock(connection(), workspace_id, [item], rows, now)
-    report, cost = item.report, item.cost
-    assert cost is not None
-    limit = state.limits[report.workbook_id]
-    billable = is_billable(report.usage.kind)
-    try:
-        debit = charge_rules.decide(cost, billable, state.meters, limit, None, report.sent_at)
-    except Refused:  # a refusal may fire its event (R34): the locked way decides it again
-        return False
-    charge_rules.apply(debit, state.meters, limit, None)
-    writes = Writes()
-    record(item, debit, state, writes, workspace_id, now)
-    if watch.quiet(left(state)) and await optimistic.written(workspace_id, item, writes, seen, now):
-        return True
-    item.outcome = None
-    return False
 
 
 async def _alone_if_repriced(
@@ -256,63 +231,6 @@ async def _load_charge(result_id: str) -> Charge:
     return await Charge.get(id=uuid.UUID(result_id))
 
 
-async def _lock(
-    conn: BaseDBAsyncClient,
-    workspace_id: uuid.UUID,
-    items: list[Item],
-    locked: locks.ChargeRows | None,
-    now: datetime,
-) -> Locked:
-    """The rows the batch touches, locked in app.locks' order and read as they are now
-    (`locked`: already, by `claim_and_lock`)."""
-    if locked is None:
-        ws = await locks.workspace_row(conn, workspace_id, WORKSPACE_COLUMNS)
-        rows = await locks.workbook_rows(
-            conn, [i.report.workbook_id for i in items], ", ".join(WORKBOOK_COLUMNS)
-        )
-    else:
-        # Only the rows of the items charged now: those of keys already taken stay out.
-        ws, wanted = locked.workspace, {i.report.workbook_id for i in items}
-        rows = [r for r in locked.workbooks if str(r["id"]) in wanted]
-    assert ws is not None
-    watched = watch.watched_of(ws)
-    remaining = ws["actions_capacity"] - ws["actions_used"]
-    meters = WorkspaceMeters(remaining, ws["credit_balance"], ws["credits_held"])
-    limits = {str(r["id"]): LimitState(r["name"], r["spend_limit"], r["spent"]) for r in rows}
-    epochs = {str(r["id"]): r["spend_epoch"] for r in rows}
-    for r in rows:
-        watched.workbooks[parse_uuid(str(r["id"]))] = Limited(
-            r["spend_limit"], r["spent"], r["limit_reached_headroom"]
-        )
-    runs, ttl = await _lock_runs(conn, items, watched, locked)
-    period_start = as_datetime(ws["period_start"])
-    buying = await topping.buying_for(ws, period_start, now)
-    return Locked(meters, period_start, limits, epochs, runs, ttl, watched, buying)
-
-
-async def _lock_runs(
-    conn: BaseDBAsyncClient, items: list[Item], watched: Watched, locked: locks.ChargeRows | None
-) -> tuple[dict[str, RunState], dict[str, int]]:
-    run_ids = [i.report.run_id for i in items if i.report.run_id is not None]
-    if not run_ids:
-        return {}, {}
-    if locked is None:
-        rows = await locks.run_rows(conn, run_ids, ", ".join(RUN_COLUMNS))
-    else:
-        wanted = set(run_ids)
-        rows = [r for r in locked.runs if str(r["id"]) in wanted]
-    runs = {
-        str(r["id"]): RunState(
-            RunStatus(r["status"]), as_datetime(r["ended_at"]), r["budget"], r["spent"], r["hold"]
-        )
-        for r in rows
-    }
-    for r in rows:
-        fired = r["budget_exhausted_headroom"]
-        watched.runs[parse_uuid(str(r["id"]))] = Limited(r["budget"], r["spent"], fired)
-    return runs, {str(r["id"]): r["hold_ttl_seconds"] for r in rows}
-
-
 async def _charge(
     conn: BaseDBAsyncClient,
     workspace_id: uuid.UUID,
@@ -323,7 +241,7 @@ async def _charge(
 ) -> None:
     if not items:
         return
-    state = await _lock(conn, workspace_id, items, locked, now)
+    state = await locked_state(conn, workspace_id, items, locked, now)
     writes = Writes()
     refused = Refusals()
     steps = await Steps.begin(conn, workspace_id, state.watched) if one_by_one else None

@@ -50,24 +50,6 @@ def commits(monkeypatch) -> Iterator[list[str]]:
     yield sent
 
 
-@pytest.fixture
-def gate(monkeypatch) -> Iterator[asyncio.Event]:
-    """Holds the first transaction open until set, so the charges after it queue."""
-    opened = asyncio.Event()
-    original = charging.transact
-    first = True
-
-    async def gated(workspace_id, items, now, one_by_one=False):
-        nonlocal first
-        if first:
-            first = False
-            await opened.wait()
-        await original(workspace_id, items, now, one_by_one)
-
-    monkeypatch.setattr(charging, "transact", gated)
-    yield opened
-
-
 async def _left_with(api, credits: int):
     """A launch workspace (2,500 credits) left with `credits`, and a workbook."""
     t = await api.create_workspace("launch")

@@ -23,7 +23,7 @@ from app.usage import charging, group_commit, optimistic
 from app.usage.claims import outcome_of
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
-from tests.concurrency.test_group_commit import _rows
+from tests.concurrency.test_group_commit import _queued, _rows
 from tests.helpers import assert_ledger_matches, ledger_rows, new_key
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
@@ -250,3 +250,44 @@ async def test_one_statement_charges_leave_what_locked_charges_leave(api, monkey
     assert [dict(r) for r in await fetch(connection(), daily, fast_id)] == [
         dict(r) for r in await fetch(connection(), daily, locked_id)
     ]
+
+
+async def _in_line(workspace_id: str, reports: list[UsageReport], gate) -> list[object]:
+    """The first report in flight (held by `gate`), the others queued behind it, in order."""
+    ws = uuid.UUID(workspace_id)
+    tasks = [asyncio.create_task(_charge(workspace_id, reports[0]))]
+    await _queued(ws, 0)
+    for n, report in enumerate(reports[1:], 1):
+        tasks.append(asyncio.create_task(_charge(workspace_id, report)))
+        await _queued(ws, n)
+    gate.set()
+    return list(await asyncio.gather(*tasks))
+
+
+async def test_r12_a_charge_that_waited_alone_reads_its_rows_again_and_goes_at_once(api, gate):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    before = dict(optimistic.stats)
+    first, second = await _in_line(t.id, [_phones(wb, 1), _phones(wb, 2)], gate)
+    assert (first.credits, second.credits) == (PHONE, 2 * PHONE)  # type: ignore[attr-defined]
+    # the second read its rows before the first was written: read again, they hold
+    assert _since(before) == {"written": 2, "moved": 0}
+    assert (await ledger_rows(t.id))[2:] == [
+        ("CHARGE", "ACTIONS", -1, LAUNCH[0] - 1),
+        ("CHARGE", "DATA_CREDITS", -PHONE, LAUNCH[1] - PHONE),
+        ("CHARGE", "ACTIONS", -2, LAUNCH[0] - 3),
+        ("CHARGE", "DATA_CREDITS", -2 * PHONE, LAUNCH[1] - 3 * PHONE),
+    ]
+    await assert_ledger_matches(t.id)
+
+
+async def test_r12_charges_that_waited_together_share_one_locked_transaction(api, gate):
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    before, groups = dict(optimistic.stats), group_commit.stats["groups"]
+    outcomes = await _in_line(t.id, [_phones(wb, n) for n in (1, 2, 3)], gate)
+    assert [o.credits for o in outcomes] == [PHONE, 2 * PHONE, 3 * PHONE]  # type: ignore[attr-defined]
+    assert _since(before) == {"written": 1, "moved": 0}  # the first alone; the group locked
+    assert group_commit.stats["groups"] == groups + 1
+    assert await _column("workspace", "credit_balance", t.id) == LAUNCH[1] - 6 * PHONE
+    await assert_ledger_matches(t.id)
