@@ -114,7 +114,8 @@ async def written(
     )  # fmt: skip
     try:
         await fetch(conn, query, *args)
-    except asyncpg.SerializationError:
+    except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
+        # Rolled back whole, the claim with it: the locked way decides again.
         stats["moved"] += 1
         return False
     stats["written"] += 1

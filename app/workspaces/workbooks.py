@@ -91,6 +91,9 @@ async def set_spend_limit(
     wid = validation.object_id(workbook_id, "workbook")
     async with in_transaction() as conn:
         query = Workbook.filter(id=wid, workspace_id=workspace_id).using_db(conn)
+        # The workspace first, as a charge takes them: the event a limit fires (R34) locks it
+        # to be written, and after the workbook that would wait on a charge waiting on us.
+        await locks.workspace_row(conn, workspace_id)
         workbook = await locks.workbook(conn, workspace_id, wid)
         if workbook is None:
             raise NotFound(f"workbook {workbook_id} not found")
