@@ -62,6 +62,8 @@ def _named(columns: str) -> tuple[tuple[str, str], ...]:
     for column in columns.split(","):
         expression, _, alias = column.strip().partition(" AS ")
         pairs.append((expression, alias or expression))
+    if not all(name.isidentifier() for _, name in pairs):  # a comma inside an expression
+        raise RuntimeError(f"name each column of {columns!r} plainly, or split it otherwise")
     return tuple(pairs)
 
 
