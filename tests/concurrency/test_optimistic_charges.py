@@ -23,7 +23,7 @@ from app.usage import charging, group_commit, optimistic
 from app.usage.claims import outcome_of
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
-from tests.concurrency.test_group_commit import _queued, _rows
+from tests.concurrency.test_group_commit import _grouped, _outcome, _rows
 from tests.helpers import assert_ledger_matches, ledger_rows, new_key
 
 pytestmark = pytest.mark.usefixtures("postgres_only")
@@ -38,10 +38,7 @@ def _phones(workbook_id: str, results: int, key: str | None = None) -> UsageRepo
 
 
 async def _charge(workspace_id: str, report: UsageReport) -> object:
-    try:
-        return await charging.charge_one(uuid.UUID(workspace_id), report, datetime.now(UTC))
-    except Refused as refusal:
-        return refusal.code
+    return await _outcome(uuid.UUID(workspace_id), report)
 
 
 async def _prepared(workspace_id: str, report: UsageReport):
@@ -252,23 +249,11 @@ async def test_one_statement_charges_leave_what_locked_charges_leave(api, monkey
     ]
 
 
-async def _in_line(workspace_id: str, reports: list[UsageReport], gate) -> list[object]:
-    """The first report in flight (held by `gate`), the others queued behind it, in order."""
-    ws = uuid.UUID(workspace_id)
-    tasks = [asyncio.create_task(_charge(workspace_id, reports[0]))]
-    await _queued(ws, 0)
-    for n, report in enumerate(reports[1:], 1):
-        tasks.append(asyncio.create_task(_charge(workspace_id, report)))
-        await _queued(ws, n)
-    gate.set()
-    return list(await asyncio.gather(*tasks))
-
-
 async def test_r12_a_charge_that_waited_alone_reads_its_rows_again_and_goes_at_once(api, gate):
     t = await api.create_workspace("launch")
     wb = await api.create_workbook(t.admin_key)
     before = dict(optimistic.stats)
-    first, second = await _in_line(t.id, [_phones(wb, 1), _phones(wb, 2)], gate)
+    first, second = await _grouped(t.id, [_phones(wb, 1), _phones(wb, 2)], gate)
     assert (first.credits, second.credits) == (PHONE, 2 * PHONE)  # type: ignore[attr-defined]
     # the second read its rows before the first was written: read again, they hold
     assert _since(before) == {"written": 2, "moved": 0}
@@ -285,7 +270,7 @@ async def test_r12_charges_that_waited_together_share_one_locked_transaction(api
     t = await api.create_workspace("launch")
     wb = await api.create_workbook(t.admin_key)
     before, groups = dict(optimistic.stats), group_commit.stats["groups"]
-    outcomes = await _in_line(t.id, [_phones(wb, n) for n in (1, 2, 3)], gate)
+    outcomes = await _grouped(t.id, [_phones(wb, n) for n in (1, 2, 3)], gate)
     assert [o.credits for o in outcomes] == [PHONE, 2 * PHONE, 3 * PHONE]  # type: ignore[attr-defined]
     assert _since(before) == {"written": 1, "moved": 0}  # the first alone; the group locked
     assert group_commit.stats["groups"] == groups + 1
