@@ -1,10 +1,13 @@
-"""How `tally serve` speaks HTTP: uvicorn's httptools protocol plus a deadline for headers.
+"""How `tally serve` speaks HTTP: uvicorn's httptools protocol plus a deadline for headers, and
+each response's headers sent with its body in one write.
 
 uvicorn 0.54 times out a connection only while it idles between requests; one that sends
 nothing, or trickles its request line and headers, is never closed, so slow clients can hold
-sockets forever. The fix subclasses uvicorn internals, so it is fenced in this package: one
-entry point (`http_protocol`), an off switch (TALLY_HEADER_TIMEOUT=0) and a version check
-that falls back to uvicorn's own protocol on any uvicorn it was not written for.
+sockets forever (tally.serving.header_deadline). And it writes a response's headers and body
+in two sends (tally.serving.held_headers). Both subclass uvicorn internals, so they are fenced
+in this package: one entry point (`http_protocol`), off switches (TALLY_HEADER_TIMEOUT=0 for the
+deadline, TALLY_FAST_PATHS=off for the held headers) and a version check that falls back to
+uvicorn's own protocol on any uvicorn they were not written for.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import os
 from importlib.metadata import version
 
-from tally.serving.settings import HEADER_TIMEOUT_VAR, header_timeout
+from tally.serving.settings import HEADER_TIMEOUT_VAR, header_timeout, hold_headers
 
 __all__ = ["http_protocol"]
 
@@ -25,11 +28,12 @@ PLAIN = "auto"  # uvicorn's own pick (httptools when installed): what `tally ser
 
 
 def http_protocol() -> type[asyncio.Protocol] | str:
-    """The `http=` argument for uvicorn: the header-deadline protocol, or uvicorn's plain one.
+    """The `http=` argument for uvicorn: Tally's protocol, or uvicorn's plain one when both of
+    its changes are switched off.
 
     Raises ValueError when TALLY_HEADER_TIMEOUT is not a number of seconds.
     """
-    if header_timeout(os.environ) == 0:
+    if header_timeout(os.environ) == 0 and not hold_headers(os.environ):
         return PLAIN
     found = version("uvicorn")
     if not _written_for(found):
@@ -51,7 +55,8 @@ def _dotted(parts: tuple[int, ...]) -> str:
 
 def _plain(reason: str) -> str:
     log.warning(
-        "%s ignored, requests have no header deadline: tally.serving's protocol is %s",
+        "%s ignored, requests have no header deadline (and responses are written as uvicorn"
+        " writes them): tally.serving's protocol is %s",
         HEADER_TIMEOUT_VAR,
         reason,
     )

@@ -1,4 +1,5 @@
-"""uvicorn 0.54's HttpToolsProtocol with a deadline for each request's line and headers.
+"""uvicorn 0.54's HttpToolsProtocol with a deadline for each request's line and headers, and
+each response's headers held for its first body chunk (tally.serving.held_headers).
 
 The deadline is armed when the connection opens and again whenever it goes idle waiting for the
 next request; it is cancelled when a request's headers are complete, so neither a slow handler
@@ -16,7 +17,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tally.serving.settings import header_timeout
+from tally.serving.held_headers import HeldTransport, holding_send
+from tally.serving.settings import header_timeout, hold_headers
 
 log = logging.getLogger("tally")
 
@@ -31,13 +33,21 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         # Read per connection: spawned workers (--workers N) inherit the environment, not state.
         fixed = self.header_timeout
         self._timeout = header_timeout(os.environ) if fixed is None else fixed
+        self._hold = hold_headers(os.environ)
         self._deadline: asyncio.TimerHandle | None = None
         self._request_begun = False
 
     # uvicorn's own signature: asyncio's BaseProtocol declares a BaseTransport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self._hold:
+            transport = HeldTransport(transport, self.loop)  # type: ignore[assignment]
         super().connection_made(transport)
         self._arm()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if isinstance(self.transport, HeldTransport):
+            cycle.send = holding_send(self.transport, cycle.send)
+        super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -1,4 +1,5 @@
-"""TALLY_HEADER_TIMEOUT: seconds a connection has to send a request's line and headers."""
+"""TALLY_HEADER_TIMEOUT: seconds a connection has to send a request's line and headers;
+TALLY_FAST_PATHS=off: responses written as uvicorn writes them (no held headers)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def header_timeout(environ: Mapping[str, str]) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{HEADER_TIMEOUT_VAR} must be seconds (0: off); got {raw!r}")
     return value
+
+
+FAST_PATHS_VAR = "TALLY_FAST_PATHS"  # the switch of every shortcut past a library's API
+
+
+def hold_headers(environ: Mapping[str, str]) -> bool:
+    """Whether a response's headers wait for its first body chunk (tally.serving.held_headers)."""
+    return environ.get(FAST_PATHS_VAR, "").strip() != "off"

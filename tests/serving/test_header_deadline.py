@@ -298,8 +298,21 @@ def test_it_is_installed_on_the_uvicorn_it_was_written_for(monkeypatch):
 
 def test_zero_switches_it_off(monkeypatch, caplog):
     monkeypatch.setenv("TALLY_HEADER_TIMEOUT", "0")
+    monkeypatch.setenv("TALLY_FAST_PATHS", "off")  # else the protocol stays, for held headers
     assert http_protocol() == "auto"
     assert not caplog.records
+
+
+async def test_zero_arms_no_deadline_when_the_protocol_stays(monkeypatch):
+    monkeypatch.setenv("TALLY_HEADER_TIMEOUT", "0")
+    monkeypatch.setenv("TALLY_FAST_PATHS", "on")
+    config = uvicorn.Config(echo, http=HeaderDeadlineProtocol, log_config=None)
+    protocol = HeaderDeadlineProtocol(config, server_state=ServerState(), app_state={})
+    assert (protocol._timeout, protocol._hold) == (0.0, True)
+    protocol._arm()
+    assert protocol._deadline is None
+    async with serving(echo, HeaderDeadlineProtocol) as bound:
+        assert (await exchange(bound, [get(b"/")])).startswith(b"HTTP/1.1 200")
 
 
 @pytest.mark.parametrize("found", ["0.55.0", "0.53.2", "1.0.0"])
