@@ -5,15 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
-import sys
-import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -27,6 +22,7 @@ from app.kinds import BillingInterval
 from app.logs import configure_logging
 from app.plans.renewals import SweepResult
 from app.validation import instant
+from tally import metrics_dirs
 from tally.catalog_cli import register as register_catalog
 from tally.report_cli import register as register_report
 from tally.serving import workers as serving_workers
@@ -69,36 +65,8 @@ def serve(
         raise typer.Exit(2)
     settings = _settings()
     configure_logging(settings.log_format)
-    with _removed_when_stopped(_metrics_directory()):
+    with metrics_dirs.removed_when_stopped(metrics_dirs.metrics_directory()):
         _serve(settings, host, port, workers)
-
-
-@contextlib.contextmanager
-def _removed_when_stopped(directory: str | None) -> Iterator[None]:
-    """The server's own metrics directory (the samples of a server that has stopped) removed
-    when it stops: on return, on an exception, and when uvicorn, having shut down on SIGTERM
-    or SIGINT, raises that signal again to exit by it: it restores the handlers it found, so
-    this one runs, then the one before it, and the exit status stays the signal's."""
-    if directory is None:
-        yield
-        return
-    previous: dict[int, Any] = {
-        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-
-    def remove_then_stop(signum: int, frame: FrameType | None) -> None:
-        shutil.rmtree(directory, ignore_errors=True)
-        signal.signal(signum, previous[signum])
-        signal.raise_signal(signum)
-
-    for sig in previous:
-        signal.signal(sig, remove_then_stop)
-    try:
-        yield
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -149,23 +117,6 @@ def default_workers(url: str) -> int:
         return len(os.sched_getaffinity(0))  # the CPUs this process may run on (a container's)
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _metrics_directory() -> str | None:
-    """/metrics sums every worker's samples through files in one directory (prometheus-client's
-    multiprocess mode): a fresh one for this server unless PROMETHEUS_MULTIPROC_DIR names one.
-    Set before a worker imports prometheus_client, which reads it then. Returns the directory
-    made here, which the server removes when it stops."""
-    if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before its directory was chosen")
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        for stale in Path(directory).glob("*.db"):  # samples of an earlier run
-            stale.unlink()
-        return None
-    made = tempfile.mkdtemp(prefix="tally-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    return made
 
 
 async def _migrate(settings: Settings) -> None:

@@ -206,6 +206,26 @@ def test_a_stopped_server_leaves_no_metrics_directory(tmp_path):
     assert list(scratch.glob("tally-metrics-*")) == []
 
 
+def test_a_killed_servers_metrics_directory_is_removed_by_the_next_start(tmp_path):
+    """SIGKILL (or the OOM killer) gives a server no chance to remove its directory: the next
+    server to start removes it, its process being gone."""
+    if "sqlite" not in BACKENDS:
+        pytest.skip("SQLite leg not selected")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    killed = Server("", tmp_path, env={"TMPDIR": str(scratch)})
+    (left,) = scratch.glob("tally-metrics-*")
+    assert left.name.startswith(f"tally-metrics-{killed.process.pid}-")
+    killed.process.kill()
+    killed.process.wait(timeout=20)
+    killed.log.close()
+    assert left.exists()
+    following = Server("", tmp_path, env={"TMPDIR": str(scratch)})
+    (now,) = scratch.glob("tally-metrics-*")
+    assert now.name.startswith(f"tally-metrics-{following.process.pid}-") and not left.exists()
+    following.stop()
+
+
 def test_e2e_graphiql_is_served_without_a_cdn(sqlite_server):
     with httpx.Client(base_url=sqlite_server.base, timeout=10) as client:
         page = client.get("/graphql", headers={"Accept": "text/html"})
