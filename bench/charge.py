@@ -1,7 +1,8 @@
 """Charges per second through the whole stack, against the same SQL issued with asyncpg.
 
     .venv/bin/python bench/charge.py [--workers N] [--charges 2000] [--client wire|httpx]
-                                     [--modes many:1,many:10,hot:10,hot:50] [--json FILE]
+                                     [--modes many:1,many:10,hot:10,hot:50] [--slices 4]
+                                     [--json FILE]
 
 Serves Tally (`tally serve`) on a fresh PostgreSQL database, then for each mode (`many`: 50
 workspaces in turn, `hot`: one workspace; `:N` concurrent clients) drives `recordUsage` over
@@ -11,7 +12,9 @@ request directly with asyncpg: no HTTP, no GraphQL, no ORM. `txn` is the charge 
 alone; `request` adds the two reads a request makes first (the API key; the workbook with the
 catalog version in force). `empty request` sends `{ __typename }` with the same key, clients
 and connections: the server's HTTP and GraphQL cost alone, a ceiling no charge over HTTP can
-pass. The load generator shares the machine's cores with the server; it is bench/wire.py's
+pass. Each mode runs in `--slices` turns, the three baselines and Tally one after another in
+each, so a change in the machine's speed (which moves within seconds here) falls on all four;
+a figure is its turns' charges over their summed time. The load generator shares the machine's cores with the server; it is bench/wire.py's
 lean HTTP/1.1 client unless `--client httpx` (about a millisecond of CPU a request that the
 server would otherwise have).
 """
@@ -66,13 +69,14 @@ class Result:
 
 
 async def drive(
-    total: int, clients: int, one: Callable[[int], Awaitable[None]]
+    total: int, clients: int, one: Callable[[int], Awaitable[None]], first: int = 0
 ) -> tuple[float, list[float]]:
-    counter = itertools.count()
+    """`one(n)` for n from `first`, `total` times, by `clients` at once."""
+    counter = itertools.count(first)
     latencies: list[float] = []
 
     async def worker() -> None:
-        while (n := next(counter)) < total:
+        while (n := next(counter)) < first + total:
             start = time.perf_counter()
             await one(n)
             latencies.append(time.perf_counter() - start)
@@ -221,7 +225,7 @@ def sender(client: httpx.AsyncClient, wire: Wire | None) -> Send:
 
 
 async def http_mode(
-    send: Send, name: str, tenants: list[Tenant], total: int, clients: int
+    send: Send, name: str, tenants: list[Tenant], total: int, clients: int, first: int = 0
 ) -> Result:
     async def one(n: int) -> None:
         t = tenants[n % len(tenants)]
@@ -236,12 +240,12 @@ async def http_mode(
         data = await send(RECORD, {"i": payload}, t.key)
         assert data["recordUsage"]["__typename"] == "Charge", data
 
-    seconds, latencies = await drive(total, clients, one)
+    seconds, latencies = await drive(total, clients, one, first)
     return Result(name, total, seconds, latencies)
 
 
 async def empty_mode(
-    send: Send, name: str, tenants: list[Tenant], total: int, clients: int
+    send: Send, name: str, tenants: list[Tenant], total: int, clients: int, first: int = 0
 ) -> Result:
     """The same requests' cost without the charge: `{ __typename }` with the same key, through
     the same server, client and connections. No charge over HTTP can go faster than this."""
@@ -250,7 +254,7 @@ async def empty_mode(
         data = await send(EMPTY, {}, tenants[n % len(tenants)].key)
         assert data == {"__typename": "Query"}, data
 
-    seconds, latencies = await drive(total, clients, one)
+    seconds, latencies = await drive(total, clients, one, first)
     return Result(name, total, seconds, latencies)
 
 
@@ -321,14 +325,40 @@ async def sql_charge(conn: asyncpg.Connection, t: Tenant, key: str, with_reads: 
 
 
 async def sql_mode(
-    pool: asyncpg.Pool, name: str, tenants: list[Tenant], total: int, clients: int, with_reads: bool
+    pool: asyncpg.Pool,
+    name: str,
+    tenants: list[Tenant],
+    total: int,
+    clients: int,
+    with_reads: bool,
+    first: int = 0,
 ) -> Result:
     async def one(n: int) -> None:
         async with pool.acquire() as conn:
             await sql_charge(conn, tenants[n % len(tenants)], f"{name}-{n}", with_reads)
 
-    seconds, latencies = await drive(total, clients, one)
+    seconds, latencies = await drive(total, clients, one, first)
     return Result(name, total, seconds, latencies)
+
+
+def slices(total: int, count: int) -> list[tuple[int, int]]:
+    """`total` in `count` consecutive runs: (first, size) each, the last taking the rest."""
+    size = max(1, total // count)
+    starts = list(range(0, total, size))[:count]
+    return [(first, (starts[i + 1] if i + 1 < len(starts) else total) - first)
+            for i, first in enumerate(starts)]  # fmt: skip
+
+
+def merged(name: str, parts: list[Result]) -> Result:
+    """One mode's slices as one run: charges and seconds summed, every latency kept."""
+    return Result(
+        name,
+        sum(p.charges for p in parts),
+        sum(p.seconds for p in parts),
+        [latency for p in parts for latency in p.latencies],
+        sum(p.server_cpu for p in parts),
+        sum(p.pg_cpu for p in parts),
+    )
 
 
 def show(results: list[Result], baseline: dict[str, Result]) -> None:
@@ -375,19 +405,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 http_tenants, sql_tenants = tenants[label]
                 mode = f"{label}/{clients}c"
                 n = args.charges * (2 if clients > 1 else 1)
-                for reads in (False, True):
-                    tag = "request" if reads else "txn"
-                    r = await with_cpu(
-                        process.pid,
-                        sql_mode(pool, f"sql {tag}:{mode}", sql_tenants, n, clients, reads),
-                    )
-                    results.append(r)
-                    if not reads:
-                        baseline[mode] = r
-                bare = empty_mode(send, f"empty request:{mode}", http_tenants, n, clients)
-                results.append(await with_cpu(process.pid, bare))
-                charging = http_mode(send, f"tally http:{mode}", http_tenants, n, clients)
-                results.append(await with_cpu(process.pid, charging))
+                parts: dict[str, list[Result]] = {}
+                # The mode's charges in slices, the baselines and Tally taking turns, so that
+                # the machine's speed, which drifts within seconds here, is shared by all four.
+                for first, size in slices(n, args.slices):
+                    for reads in (False, True):
+                        name = f"sql {'request' if reads else 'txn'}:{mode}"
+                        run = sql_mode(pool, name, sql_tenants, size, clients, reads, first)
+                        parts.setdefault(name, []).append(await with_cpu(process.pid, run))
+                    name = f"empty request:{mode}"
+                    run = empty_mode(send, name, http_tenants, size, clients, first)
+                    parts.setdefault(name, []).append(await with_cpu(process.pid, run))
+                    name = f"tally http:{mode}"
+                    run = http_mode(send, name, http_tenants, size, clients, first)
+                    parts.setdefault(name, []).append(await with_cpu(process.pid, run))
+                done = {name: merged(name, turns) for name, turns in parts.items()}
+                results += done.values()
+                baseline[mode] = done[f"sql txn:{mode}"]
                 rss = max(rss, rss_mb(process.pid))
             await pool.close()
             if wire is not None:
@@ -428,6 +462,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--workers", type=int, help="server processes (default: tally serve's, one per CPU)"
     )
+    parser.add_argument(
+        "--slices", type=int, default=4,
+        help="each mode in this many turns, the baselines and Tally alternating",
+    )  # fmt: skip
     parser.add_argument(
         "--charges", type=int, default=2000, help="per sequential mode (x2 concurrent)"
     )
