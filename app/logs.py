@@ -8,6 +8,7 @@ header, a request body or a variable.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any, TextIO
@@ -73,8 +74,14 @@ _FIRST = ["timestamp", "level", "logger", "event"]
 
 
 def _orjson_text(value: Any, **options: Any) -> str:
-    """orjson for structlog's JSONRenderer: what it cannot encode (`default`) becomes text."""
-    return orjson.dumps(value, default=options.get("default", str)).decode()
+    """orjson for structlog's JSONRenderer; what orjson refuses and the standard library's
+    encoder writes (a lone surrogate a client sent, an integer wider than 64 bits) goes
+    through the latter, so that a log line never raises."""
+    fallback = options.get("default", str)
+    try:
+        return orjson.dumps(value, default=fallback, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(value, default=fallback)
 
 
 class _NamedWriter(structlog.WriteLogger):

@@ -73,3 +73,13 @@ def test_json_lines_carry_the_traceback_frames_but_no_locals(capsys, restored):
         assert all("locals" not in frame for frame in exception["frames"])
     # A local holding a key (the failing function's argument) is not written anywhere.
     assert SECRET not in json.dumps(records)
+
+
+def test_a_json_line_never_raises_on_what_orjson_refuses(capsys, restored):
+    """A lone surrogate reaches the request line from a client's operationName (bodies orjson
+    refuses are read by the standard library's decoder, which keeps it)."""
+    configure_logging("json")
+    get_logger("tally.request").info("request", operation="\ud800x", big=2**70, keys={1: "a"})
+    (line,) = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert (record["operation"], record["big"], record["keys"]) == ("\ud800x", 2**70, {"1": "a"})
