@@ -1,10 +1,18 @@
 """The directory of a server's metric samples (prometheus-client's multiprocess mode): made at
 start, removed when the server stops, and, for a server killed before it could remove its own,
-removed by the next server to start on the machine."""
+removed by the next server to start on the machine.
+
+Whether a directory is still in use is told by a lock, not a process id: every process of the
+server (the supervisor and each worker) holds a shared `flock` on the directory's lock file for
+as long as it lives, and the kernel lets go of it when the process dies however it dies. A
+directory is abandoned when an exclusive lock on its file can be had: no process holds it, so
+workers left running by a killed supervisor keep theirs, across containers sharing a /tmp too
+(where process ids mean nothing)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -15,7 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-PREFIX = "tally-metrics-"  # then the server's process id, a dash, mkdtemp's random part
+PREFIX = "tally-metrics-"  # then mkdtemp's random part
+LOCK = ".in-use"  # held (shared) by every process of the server using the directory
+_held: list[int] = []  # the lock files' descriptors, open for the life of the process
 
 
 @contextlib.contextmanager
@@ -59,30 +69,56 @@ def metrics_directory() -> str | None:
             stale.unlink()
         return None
     remove_abandoned(Path(tempfile.gettempdir()))
-    made = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+    made = tempfile.mkdtemp(prefix=PREFIX)
+    hold(made)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
     return made
 
 
+def hold(directory: str) -> None:
+    """Mark `directory` in use by this process until it exits. The first holder makes the lock
+    file under another name and renames it into place already locked, so no sweep ever finds
+    it unlocked in between."""
+    lock = os.path.join(directory, LOCK)
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        making = os.path.join(directory, f"{LOCK}.{os.getpid()}")
+        fd = os.open(making, os.O_RDONLY | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.rename(making, lock)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    _held.append(fd)
+
+
+def hold_own() -> None:
+    """In a worker: hold the directory its server made (PROMETHEUS_MULTIPROC_DIR, inherited,
+    with the lock file the server made); an operator's own directory has none and is left
+    as it is."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if directory and os.path.exists(os.path.join(directory, LOCK)):
+        hold(directory)
+
+
 def remove_abandoned(scratch: Path) -> list[Path]:
-    """Remove the directories that servers killed outright (SIGKILL, the OOM killer) left in
-    `scratch`: those whose name carries a process id no longer running. One whose process
-    is alive, or whose id was given to another process since, stays (a directory is small;
-    removing a running server's would lose its samples). Returns what was removed."""
+    """Remove this user's directories in `scratch` that no process holds any more (servers
+    killed outright: SIGKILL, the OOM killer). One without a lock file (an older server's, or
+    one being made) is left alone. Returns what was removed."""
     removed = []
-    for directory in scratch.glob(f"{PREFIX}*-*"):
-        pid = directory.name[len(PREFIX) :].partition("-")[0]
-        if pid.isdigit() and directory.is_dir() and not _running(int(pid)):
+    for directory in scratch.glob(f"{PREFIX}*"):
+        try:
+            if directory.is_symlink() or directory.stat().st_uid != os.getuid():
+                continue
+            fd = os.open(directory / LOCK, os.O_RDONLY)
+        except OSError:  # not a directory, no lock file, not ours to read
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             shutil.rmtree(directory, ignore_errors=True)
             removed.append(directory)
+        except BlockingIOError:
+            pass  # in use
+        finally:
+            os.close(fd)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

@@ -33,6 +33,8 @@ from typing import Any
 
 import uvicorn
 
+from tally import metrics_dirs
+
 log = logging.getLogger("tally")
 
 STARTUP_FAILURE = 3  # uvicorn's exit status when a server cannot start
@@ -95,6 +97,7 @@ def _run_one(options: dict[str, Any], ready: Event, log_format: str) -> None:
     from tally.serving import http_protocol
 
     configure_logging(log_format)  # before anything here logs
+    metrics_dirs.hold_own()  # the server's metrics directory in use while this process lives
     try:
         sock = listening_socket(options["host"], options["port"])
         config = uvicorn.Config(**options, http=http_protocol())

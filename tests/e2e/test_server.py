@@ -7,6 +7,7 @@ processes behind one port, charged concurrently, never overspend (R12 across pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ import httpx
 import pytest
 
 from graphql_schema.ide import ASSETS, node_modules
+from tally.metrics_dirs import remove_abandoned
 from tests import templates
 from tests.conftest import BACKENDS, PG_SERVER, drop_postgres_database
 
@@ -208,22 +210,53 @@ def test_a_stopped_server_leaves_no_metrics_directory(tmp_path):
 
 def test_a_killed_servers_metrics_directory_is_removed_by_the_next_start(tmp_path):
     """SIGKILL (or the OOM killer) gives a server no chance to remove its directory: the next
-    server to start removes it, its process being gone."""
+    server to start removes it, no process holding it any more."""
     if "sqlite" not in BACKENDS:
         pytest.skip("SQLite leg not selected")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     killed = Server("", tmp_path, env={"TMPDIR": str(scratch)})
     (left,) = scratch.glob("tally-metrics-*")
-    assert left.name.startswith(f"tally-metrics-{killed.process.pid}-")
     killed.process.kill()
     killed.process.wait(timeout=20)
     killed.log.close()
     assert left.exists()
     following = Server("", tmp_path, env={"TMPDIR": str(scratch)})
     (now,) = scratch.glob("tally-metrics-*")
-    assert now.name.startswith(f"tally-metrics-{following.process.pid}-") and not left.exists()
+    assert now != left and not left.exists()
     following.stop()
+
+
+def test_workers_of_a_killed_supervisor_keep_their_metrics_directory(tmp_path):
+    """With --workers, each worker holds the server's directory too: the supervisor killed
+    outright, the workers it leaves serving keep it; once they are gone, it is swept."""
+    if "postgres" not in BACKENDS:
+        pytest.skip("PostgreSQL leg not selected")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    name = f"tally_e2e_{uuid.uuid4().hex[:10]}"
+    server = Server(f"{PG_SERVER}/{name}", tmp_path, workers=2, env={"TMPDIR": str(scratch)})
+    listed = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(server.process.pid)], capture_output=True, text=True
+    )
+    workers = [int(pid) for pid in listed.stdout.split()]  # and multiprocessing's tracker
+    try:
+        (made,) = scratch.glob("tally-metrics-*")
+        assert len(workers) >= 2
+        server.process.kill()
+        server.process.wait(timeout=20)
+        assert remove_abandoned(scratch) == [] and made.exists()
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        server.log.close()
+    for _ in range(100):  # until the kernel has let go of the killed workers' locks
+        if remove_abandoned(scratch) == [made]:
+            break
+        time.sleep(0.1)
+    assert not made.exists()
+    asyncio.run(drop_postgres_database(name))
 
 
 def test_e2e_graphiql_is_served_without_a_cdn(sqlite_server):
