@@ -14,9 +14,9 @@ catalog version in force). `empty request` sends `{ __typename }` with the same 
 and connections: the server's HTTP and GraphQL cost alone, a ceiling no charge over HTTP can
 pass. Each mode runs in `--slices` turns, the three baselines and Tally one after another in
 each, so a change in the machine's speed (which moves within seconds here) falls on all four;
-a figure is its turns' charges over their summed time. The load generator shares the machine's cores with the server; it is bench/wire.py's
-lean HTTP/1.1 client unless `--client httpx` (about a millisecond of CPU a request that the
-server would otherwise have).
+a figure is its turns' charges over their summed time. The load generator shares the
+machine's cores with the server; it is bench/wire.py's lean HTTP/1.1 client unless `--client
+httpx` (about a millisecond of CPU a request that the server would otherwise have).
 """
 
 from __future__ import annotations
@@ -343,6 +343,8 @@ async def sql_mode(
 
 def slices(total: int, count: int) -> list[tuple[int, int]]:
     """`total` in `count` consecutive runs: (first, size) each, the last taking the rest."""
+    if count < 1:
+        raise SystemExit("--slices: at least 1")
     size = max(1, total // count)
     starts = list(range(0, total, size))[:count]
     return [(first, (starts[i + 1] if i + 1 < len(starts) else total) - first)

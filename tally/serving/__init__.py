@@ -55,9 +55,9 @@ def _dotted(parts: tuple[int, ...]) -> str:
 
 def _plain(reason: str) -> str:
     log.warning(
-        "%s ignored, requests have no header deadline (and responses are written as uvicorn"
-        " writes them): tally.serving's protocol is %s",
-        HEADER_TIMEOUT_VAR,
+        "tally.serving's protocol is %s: requests have no header deadline (%s ignored) and"
+        " responses are written as uvicorn writes them",
         reason,
+        HEADER_TIMEOUT_VAR,
     )
     return PLAIN

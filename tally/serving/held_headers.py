@@ -61,6 +61,10 @@ class HeldTransport:
         self.release()
         self._transport.close()
 
+    def abort(self) -> None:
+        self._held = None  # an abort sends nothing more
+        self._transport.abort()
+
     def write_eof(self) -> None:
         self.release()
         self._transport.write_eof()

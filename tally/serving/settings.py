@@ -29,4 +29,4 @@ FAST_PATHS_VAR = "TALLY_FAST_PATHS"  # the switch of every shortcut past a libra
 
 def hold_headers(environ: Mapping[str, str]) -> bool:
     """Whether a response's headers wait for its first body chunk (tally.serving.held_headers)."""
-    return environ.get(FAST_PATHS_VAR, "").strip() != "off"
+    return environ.get(FAST_PATHS_VAR, "").strip().lower() != "off"  # as app.config reads it

@@ -110,6 +110,8 @@ def test_the_protocol_is_used_while_either_of_its_changes_is_on(monkeypatch):
     assert http_protocol() is HeaderDeadlineProtocol  # held headers, no deadline
     monkeypatch.setenv("TALLY_FAST_PATHS", "off")
     assert http_protocol() == PLAIN
+    monkeypatch.setenv("TALLY_FAST_PATHS", " OFF ")  # as app.config reads the switch
+    assert http_protocol() == PLAIN
     monkeypatch.setenv("TALLY_HEADER_TIMEOUT", "5")
     assert http_protocol() is HeaderDeadlineProtocol  # a deadline, uvicorn's writes
 
@@ -130,6 +132,9 @@ class Sink:
     def write_eof(self) -> None:
         self.calls.append(("eof", b""))
 
+    def abort(self) -> None:
+        self.calls.append(("abort", b""))
+
     def is_closing(self) -> bool:
         return False
 
@@ -141,6 +146,7 @@ class Sink:
         (["hold", "w:head", "w:body", "w:more"], [("write", b"headbody"), ("write", b"more")]),
         (["hold", "w:head", "close"], [("write", b"head"), ("close", b"")]),
         (["hold", "w:head", "eof"], [("write", b"head"), ("eof", b"")]),
+        (["hold", "w:head", "abort", "release"], [("abort", b"")]),
         (["hold", "w:head", "lines:b,c"], [("write", b"headbc")]),
         (["hold", "unhold", "w:a", "w:b"], [("write", b"a"), ("write", b"b")]),
         (["hold", "w:head", "release", "w:body"], [("write", b"head"), ("write", b"body")]),
