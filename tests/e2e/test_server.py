@@ -222,9 +222,11 @@ def test_a_killed_servers_metrics_directory_is_removed_by_the_next_start(tmp_pat
     killed.log.close()
     assert left.exists()
     following = Server("", tmp_path, env={"TMPDIR": str(scratch)})
-    (now,) = scratch.glob("tally-metrics-*")
-    assert now != left and not left.exists()
-    following.stop()
+    try:  # stopped even when an assertion fails, so no server outlives the test
+        (now,) = scratch.glob("tally-metrics-*")
+        assert now != left and not left.exists()
+    finally:
+        following.stop()
 
 
 def test_workers_of_a_killed_supervisor_keep_their_metrics_directory(tmp_path):
