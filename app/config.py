@@ -71,7 +71,7 @@ class Settings:
             graphiql=_switch("TALLY_GRAPHIQL", True),
             max_queries=_positive("TALLY_MAX_QUERIES", cls.max_queries),
             max_workbooks=_positive("TALLY_MAX_WORKBOOKS", cls.max_workbooks),
-            fast_paths=_choice("TALLY_FAST_PATHS", ("on", "off", "verify"), cls.fast_paths),
+            fast_paths=fast_paths_mode(),
             log_format=_choice("TALLY_LOG_FORMAT", ("text", "json"), cls.log_format),
             webhook_delivery=_switch("TALLY_WEBHOOK_DELIVERY", True),
             webhook_allow_private=_switch("TALLY_WEBHOOK_ALLOW_PRIVATE", False),
@@ -99,6 +99,12 @@ def _switch(name: str, default: bool) -> bool:
     if lowered in {"off", "false", "0", "no"}:
         return False
     raise ValueError(f"{name} must be on or off; got {value!r}")
+
+
+def fast_paths_mode() -> Literal["on", "off", "verify"]:
+    """TALLY_FAST_PATHS, the switch of every shortcut past a library's API, as every reader
+    takes it (graphql_schema.perf through Settings, tally.serving per connection)."""
+    return _choice("TALLY_FAST_PATHS", ("on", "off", "verify"), "on")
 
 
 def _choice(name: str, choices: tuple[_F, ...], default: _F) -> _F:

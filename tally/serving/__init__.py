@@ -33,7 +33,7 @@ def http_protocol() -> type[asyncio.Protocol] | str:
 
     Raises ValueError when TALLY_HEADER_TIMEOUT is not a number of seconds.
     """
-    if header_timeout(os.environ) == 0 and not hold_headers(os.environ):
+    if header_timeout(os.environ) == 0 and not hold_headers():
         return PLAIN
     found = version("uvicorn")
     if not _written_for(found):

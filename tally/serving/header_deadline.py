@@ -33,7 +33,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         # Read per connection: spawned workers (--workers N) inherit the environment, not state.
         fixed = self.header_timeout
         self._timeout = header_timeout(os.environ) if fixed is None else fixed
-        self._hold = hold_headers(os.environ)
+        self._hold = hold_headers()
         self._deadline: asyncio.TimerHandle | None = None
         self._request_begun = False
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from app.config import fast_paths_mode
+
 HEADER_TIMEOUT_VAR = "TALLY_HEADER_TIMEOUT"
 DEFAULT_HEADER_TIMEOUT = 30.0  # well inside the 60 s a half-open connection may live
 
@@ -24,9 +26,7 @@ def header_timeout(environ: Mapping[str, str]) -> float:
     return value
 
 
-FAST_PATHS_VAR = "TALLY_FAST_PATHS"  # the switch of every shortcut past a library's API
-
-
-def hold_headers(environ: Mapping[str, str]) -> bool:
-    """Whether a response's headers wait for its first body chunk (tally.serving.held_headers)."""
-    return environ.get(FAST_PATHS_VAR, "").strip().lower() != "off"  # as app.config reads it
+def hold_headers() -> bool:
+    """Whether a response's headers wait for its first body chunk (tally.serving.held_headers):
+    unless TALLY_FAST_PATHS is off."""
+    return fast_paths_mode() != "off"
