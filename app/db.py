@@ -16,6 +16,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.api import migrate
 
+from app import held
 from app.query_budget import count_query
 
 APP_LABEL = "tally"
@@ -176,6 +177,8 @@ def _dialect_sql(conn: BaseDBAsyncClient, query: str) -> str:
 
 
 async def fetch(conn: BaseDBAsyncClient, query: str, *args: Any) -> Sequence[dict[str, Any]]:
+    if held.enabled and (hold := held.held_for(conn)) is not None:
+        return await held.run(hold, query, args)  # a single charge's connection (app.held)
     # execute_query_dict, not execute_query: tortoise's asyncpg client drops the RETURNING
     # rows of any statement that starts with UPDATE, INSERT or DELETE.
     return await conn.execute_query_dict(_dialect_sql(conn, query), list(args))

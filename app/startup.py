@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl, urlsplit
 
+from app import held
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
@@ -31,5 +32,6 @@ async def start_database(settings: Settings) -> None:
         )
     group_commit.enabled = settings.group_commit
     optimistic.enabled = settings.optimistic_charges
+    held.enabled = held.wanted(settings.fast_paths)
     await open_database(settings.database_url, settings.direct_url)
     await seed_catalog(load_catalog(settings.catalog_path))

@@ -20,6 +20,7 @@ import pytest
 import time_machine
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from app import held
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
@@ -79,6 +80,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
         db = Database("postgres", f"{PG_SERVER}/{name}")
     # Tortoise caches compiled INSERTs per table, not per dialect: start each leg clean.
     EXECUTOR_CACHE.clear()
+    held.enabled = held.wanted(FAST_PATHS)  # as app.startup sets it for the served app
     await open_database(db.url)
     await seed_catalog(load_catalog())
     try:

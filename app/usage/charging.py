@@ -20,7 +20,7 @@ from typing import TypedDict
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from app import locks, validation
+from app import held, locks, validation
 from app.catalog.store import catalog_at
 from app.db import connection
 from app.errors import ErrorCode, InvalidInput, NotFound, Refused
@@ -60,14 +60,16 @@ async def charge_one(
     """One report of the caller's workspace (its key, if not looked up yet, is checked by the
     first read); a refusal is raised. On PostgreSQL, while a charge of the same workspace is
     in flight, its transaction is shared with the others that arrive meanwhile
-    (app.usage.group_commit); validation and pricing stay the caller's own."""
-    workspace_id, items = await _prepared(caller, [report], now)
-    item = items[0]
-    if item.outcome is None:
-        if group_commit.wanted(connection()):
-            await group_commit.submit(workspace_id, item, now, transact)
-        else:
-            await transact(workspace_id, [item], now)
+    (app.usage.group_commit); validation and pricing stay the caller's own. Its first read
+    and its one statement, when it goes as one, share a pooled connection (app.held)."""
+    async with held.holding(connection()):
+        workspace_id, items = await _prepared(caller, [report], now)
+        item = items[0]
+        if item.outcome is None:
+            if group_commit.wanted(connection()):
+                await group_commit.submit(workspace_id, item, now, transact)
+            else:
+                await transact(workspace_id, [item], now)
     outcome = outcome_of(item)
     if isinstance(outcome, Refused):
         raise outcome
@@ -122,6 +124,7 @@ async def transact(
             return
     elif len(pending) == 1 and await optimistic.charged(workspace_id, pending[0], now):
         return
+    await held.let_go()  # the transaction takes a connection of its own
     async with in_transaction() as conn:
         claimed = first_of_each_key(pending)
         rows = None

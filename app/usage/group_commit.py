@@ -24,6 +24,7 @@ from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app import held
 from app.query_budget import unbudgeted_context
 from app.usage.items import Item
 
@@ -83,7 +84,12 @@ async def submit(workspace_id: uuid.UUID, item: Item, now: datetime, transact: T
         await transact(workspace_id, [item], now, False)
         return
     waiting = _Waiting(item, now, loop.create_future())
-    lane.waiting.append(waiting)
+    lane.waiting.append(waiting)  # before any await: the lane may close at the next one
+    try:
+        await held.let_go()  # the group's statements go on the drainer's connections
+    except BaseException:
+        waiting.done.cancel()  # gave up before it was sent: not charged
+        raise
     await waiting.done
 
 
