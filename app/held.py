@@ -12,7 +12,7 @@ waits for another (the pool would run dry under load and every such request wait
 Not tortoise's public API: its `acquire_connection()` hands over the raw asyncpg connection,
 and the errors tortoise translates (`translate_exceptions`) are translated here the same way.
 So it is fenced: on only for the tortoise version it was written for and unless
-TALLY_FAST_PATHS=off (`enabled`, set at startup), and tests/unit/test_held_connection.py
+TALLY_FAST_PATHS=off (`enabled`, set at startup), and tests/concurrency/test_held_connection.py
 compares its answers and errors with tortoise's own.
 """
 
@@ -28,7 +28,7 @@ from importlib.metadata import version
 from typing import Any
 
 import asyncpg
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
 log = logging.getLogger("tally")
@@ -64,7 +64,11 @@ _hold: ContextVar[_Hold | None] = ContextVar("tally_held_connection", default=No
 async def holding(client: BaseDBAsyncClient) -> AsyncIterator[None]:
     """Statements `run` sends on `client` (the pool's, not a transaction's) from this task
     share one connection until the block ends or `let_go()`."""
-    if not enabled or client.capabilities.dialect != "postgres":
+    if (
+        not enabled
+        or client.capabilities.dialect != "postgres"
+        or isinstance(client, TransactionalDBClient)  # a transaction has its connection
+    ):
         yield
         return
     hold = _Hold(client, asyncio.current_task())
@@ -100,11 +104,11 @@ def held_for(client: BaseDBAsyncClient) -> _Hold | None:
 
 async def run(hold: _Hold, query: str, args: Sequence[Any]) -> list[dict[str, Any]]:
     """`query` on the held connection, its rows as tortoise's `execute_query_dict` gives them."""
-    if hold.connection is None:
-        wrapper = hold.client.acquire_connection()
-        hold.connection = await wrapper.__aenter__()
-        hold.wrapper = wrapper
     try:
+        if hold.connection is None:
+            wrapper = hold.client.acquire_connection()
+            hold.connection = await wrapper.__aenter__()
+            hold.wrapper = wrapper
         rows = await hold.connection.fetch(query, *args)
     except (asyncpg.SyntaxOrAccessError, asyncpg.exceptions.DataError) as error:
         raise OperationalError(error) from error

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,7 +25,7 @@ from app import held
 from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
-from app.db import close_database, open_database
+from app.db import close_database, connection, open_database
 from graphql_schema.asgi import create_app
 from tests.helpers import Api
 
@@ -83,12 +84,28 @@ async def database(request, tmp_path_factory) -> AsyncIterator[Database]:
     held.enabled = held.wanted(FAST_PATHS)  # as app.startup sets it for the served app
     await open_database(db.url)
     await seed_catalog(load_catalog())
+    if db.is_postgres:
+        _no_second_connection_while_held(connection())
     try:
         yield db
     finally:
         await close_database()
         if name is not None:
             await drop_postgres_database(name)
+
+
+def _no_second_connection_while_held(client: Any) -> None:
+    """The ORM's statements take a pooled connection each: one asked for by a task that
+    holds one (app.held) could wait for ever on a dry pool. Every such request fails here."""
+    original = client.acquire_connection
+
+    def acquire_connection() -> Any:
+        hold = held.held_for(client)
+        if hold is not None and hold.connection is not None:
+            raise AssertionError("a pooled connection asked for while this task holds one")
+        return original()
+
+    client.acquire_connection = acquire_connection
 
 
 @pytest.fixture(scope="session")

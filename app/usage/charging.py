@@ -222,6 +222,8 @@ async def _price(workspace_id: uuid.UUID, items: list[Item], catalog: CatalogCac
             item.cost = costs[key] = await cost_of(usage, catalog)
         except InvalidInput as error:
             # A retry of a charge whose price row was since edited away still replays (R13).
+            # The ORM's reads take a pool connection each: not while holding one (app.held).
+            await held.let_go()
             replayed = await replay_recorded(
                 workspace_id, item.report.idempotency_key, OPERATION, item.report, _load_charge
             )

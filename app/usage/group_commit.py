@@ -88,7 +88,9 @@ async def submit(workspace_id: uuid.UUID, item: Item, now: datetime, transact: T
     try:
         await held.let_go()  # the group's statements go on the drainer's connections
     except BaseException:
-        waiting.done.cancel()  # gave up before it was sent: not charged
+        # Given up here: not charged, unless the drainer took its group meanwhile (then as
+        # a request cancelled after its commit; a retry with its key replays).
+        waiting.done.cancel()
         raise
     await waiting.done
 

@@ -18,9 +18,9 @@ from tortoise.exceptions import IntegrityError, OperationalError
 
 from app import held
 from app.db import connection, fetch
-from app.errors import ErrorCode, Refused
+from app.errors import ErrorCode, InvalidInput, Refused
 from app.kinds import UsageKind
-from app.usage import charging
+from app.usage import charging, group_commit
 from app.usage.costs import Usage
 from app.usage.items import UsageReport
 from tests.concurrency.test_group_commit import _queued
@@ -239,3 +239,49 @@ async def test_a_charge_waiting_in_its_workspace_lane_holds_no_connection(api, e
     assert out == 1
     assert not any(isinstance(o, ErrorCode) for o in outcomes)
     await assert_ledger_matches(t.id)
+
+
+async def test_a_charge_joins_its_lane_before_giving_its_connection_back(
+    api, enabled, gate, monkeypatch
+):
+    # given: a charge in flight (held by the gate) and a second of its workspace arriving
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    ws = uuid.UUID(t.id)
+    first = asyncio.create_task(_outcome(t.id, _report(wb)))
+    await _queued(ws, 0)
+    original = held.let_go
+
+    async def slow_let_go() -> None:
+        # the first charge ends while the second gives its connection back: a second that
+        # had not joined the lane yet would join it after it closed, and wait for ever
+        gate.set()
+        for _ in range(500):
+            if group_commit._lanes.get(ws) is None:
+                break
+            await asyncio.sleep(0.01)
+        await original()
+
+    monkeypatch.setattr(held, "let_go", slow_let_go)
+    second = asyncio.create_task(_outcome(t.id, _report(wb)))
+    # then: both charged
+    outcomes = await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
+    assert not any(isinstance(o, ErrorCode) for o in outcomes)
+    await assert_ledger_matches(t.id)
+
+
+async def test_invalid_reports_at_once_hold_no_connection_for_their_replay_lookup(api, enabled):
+    # given: more reports at once than the pool has connections, each priced invalid (an
+    # unknown provider), so each looks for a charge to replay (R13) before it is refused
+    size = connection()._pool.get_max_size()
+    t = await api.create_workspace("launch")
+    wb = await api.create_workbook(t.admin_key)
+    reports = [_report(wb, "no-such-provider", "email") for _ in range(size + 5)]
+    # when: all at once
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*(_outcome(t.id, r) for r in reports), return_exceptions=True), timeout=60
+    )
+    # then: each refused as invalid input, none hanging, every connection back
+    assert all(isinstance(o, InvalidInput) for o in outcomes), outcomes
+    pool = connection()._pool
+    assert pool.get_idle_size() == pool.get_size()
