@@ -31,6 +31,8 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
+from app.versions import major_minor
+
 log = logging.getLogger("tally")
 
 WRITTEN_FOR = ("tortoise-orm", (1, 1))
@@ -42,7 +44,7 @@ def wanted(mode: str) -> bool:
     if mode == "off":
         return False
     found = version(WRITTEN_FOR[0])
-    if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) != WRITTEN_FOR[1]:
+    if major_minor(found) != WRITTEN_FOR[1]:
         log.warning("held connections off: written for tortoise-orm 1.1.x, found %s", found)
         return False
     return True

@@ -62,11 +62,12 @@ async def charge_one(
     in flight, its transaction is shared with the others that arrive meanwhile
     (app.usage.group_commit); validation and pricing stay the caller's own. Its first read
     and its one statement, when it goes as one, share a pooled connection (app.held)."""
-    async with held.holding(connection()):
+    client = connection()
+    async with held.holding(client):
         workspace_id, items = await _prepared(caller, [report], now)
         item = items[0]
         if item.outcome is None:
-            if group_commit.wanted(connection()):
+            if group_commit.wanted(client):
                 await group_commit.submit(workspace_id, item, now, transact)
             else:
                 await transact(workspace_id, [item], now)

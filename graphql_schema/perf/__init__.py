@@ -18,6 +18,8 @@ from typing import Literal
 
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext as ExecutionContext
 
+from app.versions import major_minor
+
 log = logging.getLogger("tally")
 
 Mode = Literal["on", "off", "verify"]
@@ -57,7 +59,6 @@ def _unexpected_versions() -> list[str]:
     unexpected = []
     for distribution, wanted in WRITTEN_FOR:
         found = version(distribution)
-        parts = tuple(int(p) for p in found.split(".")[:2] if p.isdigit())
-        if parts != wanted:
+        if major_minor(found) != wanted:
             unexpected.append(f"{distribution} {found}")
     return unexpected

@@ -17,6 +17,7 @@ import logging
 import os
 from importlib.metadata import version
 
+from app.versions import major_minor
 from tally.serving.settings import HEADER_TIMEOUT_VAR, header_timeout, hold_headers
 
 __all__ = ["http_protocol"]
@@ -46,7 +47,7 @@ def http_protocol() -> type[asyncio.Protocol] | str:
 
 
 def _written_for(found: str) -> bool:
-    return tuple(int(part) for part in found.split(".")[:2] if part.isdigit()) == WRITTEN_FOR
+    return major_minor(found) == WRITTEN_FOR
 
 
 def _dotted(parts: tuple[int, ...]) -> str:
