@@ -46,9 +46,16 @@ async def insert_many(
 
 
 def unnest_insert(
-    table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+    arrays: bool = False,
 ) -> tuple[str, list[Any]]:
-    """`insert_many`'s statement on PostgreSQL and its arguments, unsent."""
+    """`insert_many`'s statement on PostgreSQL and its arguments, unsent (`arrays`: as
+    `unnest_arrays` gives the rows)."""
+    if arrays:
+        select, args = unnest_arrays(columns, rows)
+        return f"INSERT INTO {table} ({_names(tuple(columns))}) {select}", args
     return _unnest_insert(table, columns, rows)
 
 
@@ -89,6 +96,15 @@ def _unnest_insert(
 @functools.lru_cache(maxsize=256)
 def _names(columns: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(name for name, _ in columns)
+
+
+def unnest_arrays(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[Any]]:
+    """`unnest_rows` with every column an array, however many rows and whatever they hold:
+    one text for any few rows, so a statement made of them is prepared and planned once."""
+    select = _unnest_sql(tuple(columns), (False,) * len(columns))
+    return select, [list(column) for column in zip(*rows, strict=True)]
 
 
 def unnest_rows(

@@ -48,6 +48,9 @@ class Settings:
     # A single charge is written by one statement when its rows have not changed since its
     # first read (app.usage.optimistic); PostgreSQL only.
     optimistic_charges: bool = True
+    # Such charges of different workspaces ready while one is being written go together, as
+    # one statement (app.usage.coalesced); PostgreSQL only.
+    coalesce_charges: bool = True
 
     @property
     def direct_url(self) -> str:
@@ -86,6 +89,7 @@ class Settings:
             ws_ping_interval=_seconds("TALLY_WS_PING_INTERVAL", cls.ws_ping_interval),
             group_commit=_switch("TALLY_GROUP_COMMIT", True),
             optimistic_charges=_switch("TALLY_OPTIMISTIC_CHARGES", True),
+            coalesce_charges=_switch("TALLY_COALESCE_CHARGES", True),
         )
 
 

@@ -317,6 +317,26 @@ def workbook_unchanged(after: str) -> str:
     return f"SELECT 1 FROM workbook WHERE id = $1 AND {unchanged_since(2, after)}{_NO_KEY_UPDATE}"
 
 
+def workspaces_in_order(claimed: str) -> str:
+    """Several charges' workspaces (app.usage.coalesced), those whose key the CTE `claimed`
+    claimed (its `workspace_id`), locked in id order: two such statements never wait on each
+    other in a cycle."""
+    return (
+        f"SELECT id FROM workspace WHERE id IN (SELECT workspace_id FROM {claimed})"
+        f" ORDER BY id{_NO_KEY_UPDATE}"
+    )
+
+
+def workbooks_unchanged(versions: str, after: str) -> str:
+    """Several charges' workbooks, each locked as `unchanged_since` its version, after the CTE
+    `after` (their workspaces' update) has yielded a row: `versions` a select of (id, version)."""
+    return (
+        f"SELECT 1 FROM workbook b JOIN ({versions}) AS v ON b.id = v.id"
+        f" WHERE b.xmin = v.version::xid AND EXISTS (SELECT 1 FROM {after})"
+        f" ORDER BY b.id{_NO_KEY_UPDATE} OF b"
+    )
+
+
 _NO_KEY_UPDATE = " FOR NO KEY UPDATE"
 
 

@@ -11,7 +11,7 @@ from app.catalog import load_catalog
 from app.catalog.store import seed_catalog
 from app.config import Settings
 from app.db import close_database, open_database
-from app.usage import group_commit, optimistic
+from app.usage import coalesced, group_commit, optimistic
 
 __all__ = ["close_database", "start_database"]
 
@@ -32,6 +32,7 @@ async def start_database(settings: Settings) -> None:
         )
     group_commit.enabled = settings.group_commit
     optimistic.enabled = settings.optimistic_charges
+    coalesced.enabled = settings.coalesce_charges
     held.enabled = held.wanted(settings.fast_paths)
     await open_database(settings.database_url, settings.direct_url)
     await seed_catalog(load_catalog(settings.catalog_path))

@@ -80,6 +80,12 @@ def usage_upserts(
     return statements
 
 
+def upsert_from(select: str) -> str:
+    """`UPSERT` of the rows a SELECT gives (the same columns, in key order), not of a VALUES
+    list: one text whatever their number."""
+    return UPSERT.replace("VALUES {values}", select)
+
+
 def _upsert_args(workspace_id: uuid.UUID, d: UsageDelta) -> list[Any]:
     day, period_start, workbook_id, table_id, provider, kind = d.key()
     return [

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import locks
@@ -33,7 +33,7 @@ from app.db import connection, fetch
 from app.errors import Refused
 from app.events import bus, watch
 from app.kinds import is_billable
-from app.usage import rules
+from app.usage import coalesced, rules
 from app.usage.claims import claim_one
 from app.usage.items import Item, Seen
 from app.usage.rows import seen_of, state_columns
@@ -97,9 +97,22 @@ async def written(
     workspace_id: uuid.UUID, item: Item, writes: Writes, seen: Seen, now: datetime
 ) -> bool:
     """Write the item's decided charge (`writes`) if its rows are still as `seen`; False when
-    they are not or its key is taken, and then nothing was written."""
-    conn = connection()
-    told, told_args = bus.notify_returning(conn, workspace_id, bus.Change.STATE, first=7)
+    they are not or its key is taken, and then nothing was written. It may go in one
+    statement with other workspaces' charges (app.usage.coalesced)."""
+    member = coalesced.Member(workspace_id, item, writes, seen, now)
+    if await coalesced.write(member, _statement):
+        stats["written"] += 1
+        return True
+    stats["moved"] += 1
+    return False
+
+
+def _statement(member: coalesced.Member) -> tuple[str, list[Any]]:
+    """The charge alone, as one statement: the claim (w0), the workspace updated and the
+    workbook locked as the versions read (w1, w2), the inserts; unless all three held,
+    `tally_moved()`."""
+    workspace_id, item, writes, seen, now = member
+    told, told_args = bus.notify_returning(connection(), workspace_id, bus.Change.STATE, first=7)
     assert told, "PostgreSQL's UPDATE returns a row for w1 to count"
     workspace = workspace_update(
         workspace_id,
@@ -107,19 +120,11 @@ async def written(
         f" AND {locks.unchanged_since(6, 'w0')}{told}",
         [seen.workspace_version, *told_args],
     )
-    query, args = combined(
+    return combined(
         [claim_one(workspace_id, item, now), workspace, _workbook(item, writes, seen),
          *inserts(workspace_id, writes)],
         main=_MAIN,
     )  # fmt: skip
-    try:
-        await fetch(conn, query, *args)
-    except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
-        # Rolled back whole, the claim with it: the locked way decides again.
-        stats["moved"] += 1
-        return False
-    stats["written"] += 1
-    return True
 
 
 def _workbook(item: Item, writes: Writes, seen: Seen) -> tuple[str, list[object]]:

@@ -168,7 +168,7 @@ async def write(
             await fetch(conn, query, *args)
         await insert_many(conn, "charge", CHARGE_COLUMNS, writes.charges)
         await insert_many(conn, "ledger_entry", LEDGER_COLUMNS, writes.ledger)
-        await add_usage(conn, workspace_id, _usage(writes))
+        await add_usage(conn, workspace_id, usage_of(writes))
         return
     # PostgreSQL: every write of the batch in one statement, one round trip. Every row it
     # updates is locked already (app.locks), and the rollups' upsert, in key order, comes last
@@ -203,10 +203,10 @@ def inserts(workspace_id: uuid.UUID, writes: Writes) -> list[tuple[str, list[Any
     statements = [unnest_insert("charge", CHARGE_COLUMNS, writes.charges)]
     if writes.ledger:  # a free charge moves no meter
         statements.append(unnest_insert("ledger_entry", LEDGER_COLUMNS, writes.ledger))
-    return statements + usage_upserts(workspace_id, _usage(writes))
+    return statements + usage_upserts(workspace_id, usage_of(writes))
 
 
-def _usage(writes: Writes) -> list[UsageDelta]:
+def usage_of(writes: Writes) -> list[UsageDelta]:
     """Daily rollups in the same transaction, so history is exact at every commit (R24).
     An accepted item's outcome is the ChargeRecord `record` made; history reads it as a
     charge."""
