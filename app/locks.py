@@ -319,21 +319,23 @@ def workbook_unchanged(after: str) -> str:
 
 def workspaces_in_order(claimed: str) -> str:
     """Several charges' workspaces (app.usage.coalesced), those whose key the CTE `claimed`
-    claimed (its `workspace_id`), locked in id order: two such statements never wait on each
-    other in a cycle."""
+    claimed (its `workspace_id`), locked in id order, and none another transaction holds: it
+    is left out (SKIP LOCKED), which fails the statement at once rather than hold the others'
+    rows while it waits."""
     return (
         f"SELECT id FROM workspace WHERE id IN (SELECT workspace_id FROM {claimed})"
-        f" ORDER BY id{_NO_KEY_UPDATE}"
+        f" ORDER BY id{_NO_KEY_UPDATE} SKIP LOCKED"
     )
 
 
 def workbooks_unchanged(versions: str, after: str) -> str:
     """Several charges' workbooks, each locked as `unchanged_since` its version, after the CTE
-    `after` (their workspaces' update) has yielded a row: `versions` a select of (id, version)."""
+    `after` (their workspaces' update) has yielded a row, and none another transaction holds
+    (as `workspaces_in_order`): `versions` a select of (id, version)."""
     return (
         f"SELECT 1 FROM workbook b JOIN ({versions}) AS v ON b.id = v.id"
         f" WHERE b.xmin = v.version::xid AND EXISTS (SELECT 1 FROM {after})"
-        f" ORDER BY b.id{_NO_KEY_UPDATE} OF b"
+        f" ORDER BY b.id{_NO_KEY_UPDATE} OF b SKIP LOCKED"
     )
 
 

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP = 16  # charges in one statement
 MAX_QUEUE = 1_000  # charges waiting; past it a charge goes alone
+# Seconds the first charge waiting for a group waits at most for the statement in flight to end
+# (a statement that waits for a row lock does not hold up other workspaces' charges).
+MAX_WAIT = 0.005
 
 # TALLY_COALESCE_CHARGES (app.config), set at startup.
 enabled = True
@@ -72,13 +75,15 @@ class _Waiting:
 
 @dataclass
 class _Writer:
-    """This process's charges: one statement in flight, the others waiting."""
+    """This process's charges: those written alone in flight, the others waiting for a
+    group."""
 
     loop: asyncio.AbstractEventLoop
     client: BaseDBAsyncClient  # the pool's, which the group's statement goes through
-    busy: bool = False
+    alone: int = 0  # charges in flight by their own statement
     waiting: deque[_Waiting] = field(default_factory=deque)
-    drainer: asyncio.Task[None] | None = None
+    drainer: asyncio.Task[None] | None = None  # sending the waiting ones, a group at a time
+    timer: asyncio.TimerHandle | None = None  # starts the drainer after MAX_WAIT
 
 
 _writers: dict[BaseDBAsyncClient, _Writer] = {}
@@ -93,15 +98,19 @@ async def write(member: Member, alone: Statement) -> bool:
     writer = _current(client)
     if len(writer.waiting) >= MAX_QUEUE:
         return await _send(client, *alone(member))
-    if not writer.busy:
-        writer.busy = True
+    if not writer.alone and writer.drainer is None:
+        writer.alone += 1
         try:
             stats["alone"] += 1
             return await _send(client, *alone(member))
         finally:
-            _hand_over(writer)
+            writer.alone -= 1
+            _start_drainer(writer)
     waiting = _Waiting(member, writer.loop.create_future())
     writer.waiting.append(waiting)  # before any await: the writer may go idle at the next
+    if writer.drainer is None and writer.timer is None:
+        # Not later than MAX_WAIT, however long the statement in flight waits for a lock.
+        writer.timer = writer.loop.call_later(MAX_WAIT, _start_drainer, writer)
     try:
         await held.let_go()  # the group goes on the drainer's connection
     except BaseException:
@@ -137,13 +146,15 @@ async def _send(client: BaseDBAsyncClient, query: str, args: list[Any]) -> bool:
     return True
 
 
-def _hand_over(writer: _Writer) -> None:
-    if writer.waiting:
+def _start_drainer(writer: _Writer) -> None:
+    """The waiting charges sent in groups, one statement at a time, until none is left."""
+    if writer.timer is not None:
+        writer.timer.cancel()
+        writer.timer = None
+    if writer.waiting and writer.drainer is None:
         # Not in the context of the request that started it: its statements are others'.
         drainer = writer.loop.create_task(_drain(writer), context=unbudgeted_context())
         writer.drainer = drainer
-    else:
-        writer.busy = False
 
 
 async def _drain(writer: _Writer) -> None:
@@ -151,7 +162,7 @@ async def _drain(writer: _Writer) -> None:
         while group := _take(writer):
             await _write_group(writer.client, group)
     finally:
-        writer.busy, writer.drainer = False, None
+        writer.drainer = None
         for waiting in writer.waiting:  # only when cancelled (the loop is closing)
             waiting.done.cancel()
         writer.waiting.clear()
@@ -189,14 +200,13 @@ async def _write_group(client: BaseDBAsyncClient, group: list[_Waiting]) -> None
         stats["grouped"] += len(group)
 
 
-_CLAIM_COLUMNS = [
-    ("workspace_id", "uuid"),
-    ("key", "text"),
-    ("operation", "text"),
-    ("request_hash", "text"),
-    ("result_id", "text"),
-    ("created_at", "timestamptz"),
-]
+# In the members' order (by workspace), as app.usage.claims claims a batch's keys in order.
+_CLAIM = (
+    "INSERT INTO idempotency_record (workspace_id, key, operation, request_hash, result_id,"
+    " created_at) SELECT w, k, o, h, r, c FROM unnest($1::uuid[], $2::text[], $3::text[],"
+    " $4::text[], $5::text[], $6::timestamptz[]) WITH ORDINALITY AS u(w, k, o, h, r, c, n)"
+    " ORDER BY n ON CONFLICT (workspace_id, key) DO NOTHING RETURNING workspace_id"
+)
 _USAGE_COLUMNS = [
     ("workspace_id", "uuid"),
     ("day", "date"),
@@ -213,13 +223,9 @@ _USAGE_COLUMNS = [
 
 def together(members: list[Member]) -> tuple[str, list[Any]]:
     """One statement of the members' charges (each of another workspace, in id order)."""
-    claim, claim_args = unnest_arrays(_CLAIM_COLUMNS, [_claim_row(m) for m in members])
+    claim_args = [list(column) for column in zip(*map(_claim_row, members), strict=True)]
     statements: list[tuple[str, list[Any]]] = [
-        (
-            f"INSERT INTO idempotency_record ({_names(_CLAIM_COLUMNS)}) {claim}"
-            " ON CONFLICT (workspace_id, key) DO NOTHING RETURNING workspace_id",
-            claim_args,
-        ),
+        (_CLAIM, claim_args),
         # Each once its key is claimed: a retry waits on the key first.
         (locks.workspaces_in_order("w0"), []),
         _workspaces(members),
@@ -285,7 +291,3 @@ def _workbooks(members: list[Member]) -> tuple[str, list[Any]]:
     rows = [(m.item.report.workbook_id, m.seen.workbook_version) for m in members]
     select, args = unnest_arrays([("id", "uuid"), ("version", "text")], rows)
     return locks.workbooks_unchanged(select, "w2"), args
-
-
-def _names(columns: list[tuple[str, str]]) -> str:
-    return ", ".join(name for name, _ in columns)

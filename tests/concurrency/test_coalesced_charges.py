@@ -4,7 +4,7 @@ if written alone (R12, R13, R24, R25); when any one's rows moved, nothing of the
 and each is written alone again.
 
 The interleavings are made, not hoped for: the process's writer is held busy while the charges
-queue behind it, then let go.
+queue behind it, then let go; or another transaction holds a workspace's row.
 """
 
 from __future__ import annotations
@@ -50,14 +50,22 @@ async def _tenants(api, n: int, plan: str = "launch") -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def busy() -> AsyncIterator[coalesced._Writer]:
-    """The writer held busy, as while a charge's statement is in flight: charges queue."""
+async def busy(monkeypatch) -> AsyncIterator[coalesced._Writer]:
+    """The writer held busy, as while a charge's statement is in flight: charges queue, and
+    wait for `_let_go` (not for MAX_WAIT)."""
+    monkeypatch.setattr(coalesced, "MAX_WAIT", 60.0)
     writer = coalesced._current(connection())
-    assert not writer.busy and not writer.waiting
-    writer.busy = True
+    assert not writer.alone and not writer.waiting and writer.drainer is None
+    writer.alone = 1
     yield writer
-    if writer.busy and writer.drainer is None:
-        coalesced._hand_over(writer)
+    if writer.alone:
+        _let_go(writer)
+
+
+def _let_go(writer: coalesced._Writer) -> None:
+    """The statement in flight is over: the waiting charges go."""
+    writer.alone = 0
+    coalesced._start_drainer(writer)
 
 
 async def _queued(writer: coalesced._Writer, count: int) -> None:
@@ -74,7 +82,7 @@ async def _together(writer, charges: list[tuple[str, UsageReport]]) -> list[obje
     for n, (workspace_id, report) in enumerate(charges, 1):
         tasks.append(asyncio.create_task(_charge(workspace_id, report)))
         await _queued(writer, n)
-    coalesced._hand_over(writer)
+    _let_go(writer)
     return list(await asyncio.gather(*tasks))
 
 
@@ -139,7 +147,7 @@ async def test_r12_when_one_workspace_moved_each_charge_is_written_alone(api, bu
     moved = tenants[1][0]
     await adjust_credits(moved, -10 * PHONE)  # a new version of its row: the group fails
     before, written = dict(coalesced.stats), dict(optimistic.stats)
-    coalesced._hand_over(busy)
+    _let_go(busy)
     charges = await asyncio.gather(*tasks)
     assert _since(before, coalesced.stats) == {"alone": 0, "groups": 0, "grouped": 0, "retried": 3}
     # Alone, the two others hold; the moved one is decided again under locks.
@@ -185,7 +193,7 @@ async def test_r13_a_charge_given_up_while_queued_is_not_written(api, busy):
     gone.cancel()
     with pytest.raises(asyncio.CancelledError):
         await gone
-    coalesced._hand_over(busy)
+    _let_go(busy)
     assert (await kept).credits == PHONE  # type: ignore[attr-defined]
     assert await _rows("SELECT count(*) FROM charge WHERE workspace_id = $1", a) == [(0,)]
     assert await _rows("SELECT count(*) FROM idempotency_record WHERE workspace_id = $1", a) == [
@@ -233,8 +241,8 @@ async def test_r12_many_concurrent_charges_over_few_workspaces_are_exact(api):
         await assert_ledger_matches(ws)
 
 
-async def _decided(api, monkeypatch, n: int) -> list[coalesced.Member]:
-    """`n` charges of as many workspaces decided against their rows and left unwritten."""
+async def _decided(monkeypatch, tenants: list[tuple[str, str]]) -> list[coalesced.Member]:
+    """A charge of each tenant decided against its rows and left unwritten."""
     members: list[coalesced.Member] = []
 
     async def kept(member: coalesced.Member, alone: object) -> bool:
@@ -242,38 +250,87 @@ async def _decided(api, monkeypatch, n: int) -> list[coalesced.Member]:
         return True  # as if written: nothing is
 
     monkeypatch.setattr(coalesced, "write", kept)
-    for ws, wb in await _tenants(api, n):
+    for ws, wb in tenants:
         await _charge(ws, _phones(wb))
     monkeypatch.undo()
     return members
 
 
-async def test_r12_two_statements_over_the_same_workspaces_never_deadlock(
-    api, database, monkeypatch
-):
-    """Two processes' groups over the same workspaces, listed in opposite orders: each
-    statement takes the rows in id order, so the second waits for the first and then finds
-    the versions moved; neither waits for PostgreSQL's deadlock detection."""
-    members = await _decided(api, monkeypatch, 2)
-    tenants = [(str(m.workspace_id), m.item.report.workbook_id) for m in members]
+async def _locked(database, workspace_id: str) -> asyncpg.Connection:
+    """Another transaction holding the workspace's row (a long batch, an admin's change)."""
+    conn = await asyncpg.connect(database.url.replace("postgres://", "postgresql://"))
+    await conn.execute("BEGIN")
+    await conn.execute("SELECT 1 FROM workspace WHERE id = $1 FOR NO KEY UPDATE", workspace_id)
+    return conn
+
+
+async def test_r12_a_group_never_waits_for_another_statements_rows(api, database, monkeypatch):
+    """Two processes' groups over the same workspaces (other keys), the second listed in the
+    opposite order: it does not wait for the rows the first holds (nor hold its own while it
+    would), it fails at once and its charges are written alone."""
+    tenants = await _tenants(api, 2)
+    first_members = await _decided(monkeypatch, tenants)
+    second_members = await _decided(monkeypatch, tenants)
     url = database.url.replace("postgres://", "postgresql://")
     first, second = await asyncpg.connect(url), await asyncpg.connect(url)
     try:
-        await first.execute("SET deadlock_timeout = '10s'")
-        await second.execute("SET deadlock_timeout = '10s'")
         tx = first.transaction()
         await tx.start()
-        await first.fetch(*_flat(coalesced.together(members)))
-        late = asyncio.create_task(second.fetch(*_flat(coalesced.together(members[::-1]))))
-        await asyncio.sleep(0.2)
-        assert not late.done()  # waiting for the first's rows
-        await tx.commit()
+        await first.fetch(*_flat(coalesced.together(first_members)))
         with pytest.raises(asyncpg.SerializationError):
-            await asyncio.wait_for(late, timeout=5)
+            await asyncio.wait_for(
+                second.fetch(*_flat(coalesced.together(second_members[::-1]))), timeout=1
+            )
+        await tx.commit()
     finally:
         await first.close()
         await second.close()
     for ws, _ in tenants:
+        assert await _rows("SELECT count(*) FROM charge WHERE workspace_id = $1", ws) == [(1,)]
+        await assert_ledger_matches(ws)
+
+
+async def test_r12_a_locked_workspace_holds_up_no_other_workspaces_charge(api, database):
+    (a, wa), (b, wb) = await _tenants(api, 2)
+    lock = await _locked(database, a)
+    try:
+        held_up = asyncio.create_task(_charge(a, _phones(wa)))  # alone, waiting for the row
+        await asyncio.sleep(0.1)
+        assert not held_up.done()
+        charge = await asyncio.wait_for(_charge(b, _phones(wb)), timeout=2)
+        assert charge.credits == PHONE  # type: ignore[attr-defined]
+        assert not held_up.done()
+    finally:
+        await lock.execute("COMMIT")
+        await lock.close()
+    assert (await held_up).credits == PHONE  # type: ignore[attr-defined]
+    for ws in (a, b):
+        assert (await ledger_rows(ws))[2:] == [
+            ("CHARGE", "ACTIONS", -1, LAUNCH[0] - 1),
+            ("CHARGE", "DATA_CREDITS", -PHONE, LAUNCH[1] - PHONE),
+        ]
+        await assert_ledger_matches(ws)
+
+
+async def test_r12_a_group_with_a_locked_workspace_fails_at_once(api, database, busy):
+    (a, wa), (b, wb) = await _tenants(api, 2)
+    lock = await _locked(database, a)
+    try:
+        tasks = [asyncio.create_task(_charge(a, _phones(wa)))]
+        await _queued(busy, 1)
+        tasks.append(asyncio.create_task(_charge(b, _phones(wb))))
+        await _queued(busy, 2)
+        before = dict(coalesced.stats)
+        _let_go(busy)
+        charge = await asyncio.wait_for(tasks[1], timeout=2)  # alone, after the group failed
+        assert charge.credits == PHONE  # type: ignore[attr-defined]
+        assert _since(before, coalesced.stats)["retried"] == 2
+        assert not tasks[0].done()  # alone too, waiting for the row
+    finally:
+        await lock.execute("COMMIT")
+        await lock.close()
+    assert (await tasks[0]).credits == PHONE  # type: ignore[attr-defined]
+    for ws in (a, b):
         assert await _rows("SELECT count(*) FROM charge WHERE workspace_id = $1", ws) == [(1,)]
         await assert_ledger_matches(ws)
 
@@ -285,7 +342,7 @@ def _flat(statement: tuple[str, list[object]]) -> list[object]:
 
 async def test_a_group_statement_has_one_text_for_any_number_of_charges(api, monkeypatch):
     """Prepared and planned once per connection, not once per group size."""
-    members = await _decided(api, monkeypatch, 3)
+    members = await _decided(monkeypatch, await _tenants(api, 3))
     texts = {coalesced.together(members[:n])[0] for n in (1, 2, 3)}
     assert len(texts) == 1
     query, args = coalesced.together(members)
