@@ -5,15 +5,17 @@ A single charge is written by one statement of its own (app.usage.optimistic). P
 work for it is mostly per statement and per part of it, not per row: a batch of five items costs
 it about a quarter of five single charges (bench/README.md). So here the first charge of this
 process with none in flight goes alone (no added latency when idle), and those that become
-ready while a statement is in flight wait in memory and go as soon as it ends, together, as
-a batch of several workspaces: one claim of all their keys, their workspaces locked in id order
-(two processes' statements never wait on each other in a cycle) and each updated only if still
-the version its charge read, their workbooks likewise, and one insert each of the charges,
-ledger entries and rollups. Unless every claim and every row held, `tally_moved()` rolls all
-of it back and each charge is written alone, as before. Each is decided in Python as it would
-be alone; the statement only applies what was decided. A group has one charge a workspace (a
-second waits for the next group) and at most MAX_GROUP. A charge whose workbook has a spend
-limit goes alone (its workbook row is updated, not only locked).
+ready while one is in flight wait in memory until it ends (or MAX_WAIT has passed: a statement
+waiting for a row lock holds up no other workspace), then go together, a group at a time, as a
+batch of several workspaces: one claim of all their keys, their workspaces locked in id order
+and each updated only if still the version its charge read, their workbooks likewise, and one
+insert each of the charges, ledger entries and rollups. A group takes no row another
+transaction holds (SKIP LOCKED): it never waits while holding the others' rows. Unless every
+claim and every row held, `tally_moved()` rolls all of it back and each charge is written
+alone, as before. Each is decided in Python as it would be alone; the statement only applies
+what was decided. A group has one charge a workspace (a second waits for the next group) and
+at most MAX_GROUP. A charge whose workbook has a spend limit goes alone (its workbook row is
+updated, not only locked).
 """
 
 from __future__ import annotations
