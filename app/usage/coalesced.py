@@ -10,8 +10,8 @@ waiting for a row lock holds up no other workspace), then go together, a group a
 batch of several workspaces: one claim of all their keys, their workspaces locked in id order
 and each updated only if still the version its charge read, their workbooks likewise, and one
 insert each of the charges, ledger entries and rollups. A group takes no row another
-transaction holds (SKIP LOCKED): it never waits while holding the others' rows. Unless every
-claim and every row held, `tally_moved()` rolls all of it back and each charge is written
+transaction holds (app.locks skips it): it never waits while holding the others' rows. Unless
+every claim and every row held, `tally_moved()` rolls all of it back and each charge is written
 alone, as before. Each is decided in Python as it would be alone; the statement only applies
 what was decided. A group has one charge a workspace (a second waits for the next group) and
 at most MAX_GROUP. A charge whose workbook has a spend limit goes alone (its workbook row is
@@ -40,7 +40,7 @@ from app.history.rules import sum_deltas
 from app.history.service import upsert_from
 from app.query_budget import unbudgeted_context
 from app.usage.items import OPERATION, Item, Seen
-from app.usage.writes import CHARGE_COLUMNS, LEDGER_COLUMNS, Writes, usage_of
+from app.usage.writes import CHARGE_COLUMNS, LEDGER_COLUMNS, Writes, debit_totals, usage_of
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ async def write(member: Member, alone: Statement) -> bool:
 
 
 def _groupable(member: Member) -> bool:
+    """A group's statement locks its workbooks and updates nothing else than the workspaces:
+    no spend limit, no auto top-up, no run."""
     writes = member.writes
     return not writes.limit_spent and not writes.top_ups and not writes.runs
 
@@ -265,14 +267,11 @@ def _claim_row(m: Member) -> tuple[Any, ...]:
 def _workspaces(members: list[Member]) -> tuple[str, list[Any]]:
     """Each workspace's debit, only where the row is still the version read; a notification
     where it is live (app.events.bus)."""
-    rows = []
-    for m in members:
-        debits = [debit for _, debit in m.writes.accepted]
-        rows.append((
-            m.workspace_id, sum(d.actions for d in debits), sum(d.credits for d in debits),
-            sum(d.settle for d in debits), m.seen.workspace_version,
-            bus.payload(m.workspace_id, bus.Change.STATE),
-        ))  # fmt: skip
+    rows = [
+        (m.workspace_id, *debit_totals(m.writes), m.seen.workspace_version,
+         bus.payload(m.workspace_id, bus.Change.STATE))
+        for m in members
+    ]  # fmt: skip
     columns = [("id", "uuid"), ("actions", "bigint"), ("credits", "bigint"),
                ("settle", "bigint"), ("version", "text"), ("payload", "text")]  # fmt: skip
     select, args = unnest_arrays(columns, rows)

@@ -182,19 +182,22 @@ def workspace_update(
 ) -> tuple[str, list[Any]]:
     """The batch's one relative UPDATE of the workspace; `tail` follows its `WHERE id = $1`
     (more conditions, a RETURNING clause) with its parameters from $6."""
-    debits = [debit for _, debit in writes.accepted]
     return (
         "UPDATE workspace SET actions_used = actions_used + $2,"
         " credit_balance = credit_balance - $3, credits_held = credits_held - $4,"
         " auto_topup_used = auto_topup_used + $5 WHERE id = $1" + tail,
-        [
-            str(workspace_id),
-            sum(d.actions for d in debits),
-            sum(d.credits for d in debits) - writes.topped_up,
-            sum(d.settle for d in debits),
-            writes.top_ups,
-            *tail_args,
-        ],
+        [str(workspace_id), *debit_totals(writes), writes.top_ups, *tail_args],
+    )
+
+
+def debit_totals(writes: Writes) -> tuple[int, int, int]:
+    """What the accepted items take from their workspace's row: Actions used, Data Credit
+    units (less the auto top-ups bought meanwhile) and held units settled."""
+    debits = [debit for _, debit in writes.accepted]
+    return (
+        sum(d.actions for d in debits),
+        sum(d.credits for d in debits) - writes.topped_up,
+        sum(d.settle for d in debits),
     )
 
 
