@@ -18,6 +18,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import validation
+from app.bulk import unnest_arrays
 from app.db import connection, fetch
 from app.errors import InvalidInput
 from app.history.own_keys import own_key_figures
@@ -80,10 +81,23 @@ def usage_upserts(
     return statements
 
 
-def upsert_from(select: str) -> str:
-    """`UPSERT` of the rows a SELECT gives (the same columns, in key order), not of a VALUES
-    list: one text whatever their number."""
-    return UPSERT.replace("VALUES {values}", select)
+_COLUMNS = [("workspace_id", "uuid"), ("day", "date"), ("period_start", "timestamptz"),
+            ("workbook_id", "uuid"), ("table_id", "text"), ("provider", "text"),
+            ("kind", "text"), ("actions", "bigint"), ("credits", "bigint"),
+            ("results", "bigint")]  # fmt: skip
+
+
+def usage_upsert_each(
+    deltas: Sequence[tuple[uuid.UUID, Sequence[UsageDelta]]],
+) -> tuple[str, list[Any]] | None:
+    """Several workspaces' deltas (app.usage.coalesced) as one upsert of arrays: one text
+    whatever their number. Each workspace's summed as `add_usage` sums them; the rows in key
+    order when the workspaces come in id order. None when nothing moves."""
+    rows = [_upsert_args(ws, d) for ws, ds in deltas for d in sum_deltas(ds)]
+    if not rows:
+        return None
+    select, args = unnest_arrays(_COLUMNS, rows)
+    return UPSERT.replace("VALUES {values}", select), args
 
 
 def _upsert_args(workspace_id: uuid.UUID, d: UsageDelta) -> list[Any]:

@@ -75,6 +75,22 @@ CLAIM_ONE = (
 )
 
 
+# Several workspaces' claims, one key each (app.usage.coalesced), in the order given: it
+# yields the workspace of each key claimed.
+CLAIM_EACH = (
+    f"INSERT INTO idempotency_record ({_CLAIM_COLUMNS}) SELECT w, k, o, h, r, c"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::timestamptz[]) WITH ORDINALITY AS u(w, k, o, h, r, c, n)"
+    " ORDER BY n ON CONFLICT (workspace_id, key) DO NOTHING RETURNING workspace_id"
+)
+
+
+def claim_each(claims: list[tuple[uuid.UUID, Item, datetime]]) -> tuple[str, list[Any]]:
+    """`CLAIM_EACH` of (workspace, item, instant), each row as `claim_one`'s."""
+    rows = [claim_one(*claim)[1] for claim in claims]
+    return CLAIM_EACH, [list(column) for column in zip(*rows, strict=True)]
+
+
 def claim_one(workspace_id: uuid.UUID, item: Item, now: datetime) -> tuple[str, list[Any]]:
     """One item's claim as a statement (PostgreSQL, app.usage.optimistic): it yields the key
     when claimed, nothing when the key is taken."""

@@ -36,10 +36,10 @@ from app import held, locks
 from app.bulk import combined, unnest_arrays, unnest_insert
 from app.db import connection, fetch
 from app.events import bus
-from app.history.rules import sum_deltas
-from app.history.service import upsert_from
+from app.history.service import usage_upsert_each
 from app.query_budget import unbudgeted_context
-from app.usage.items import OPERATION, Item, Seen
+from app.usage.claims import claim_each
+from app.usage.items import Item, Seen
 from app.usage.writes import CHARGE_COLUMNS, LEDGER_COLUMNS, Writes, debit_totals, usage_of
 
 log = logging.getLogger(__name__)
@@ -204,32 +204,10 @@ async def _write_group(client: BaseDBAsyncClient, group: list[_Waiting]) -> None
         stats["grouped"] += len(group)
 
 
-# In the members' order (by workspace), as app.usage.claims claims a batch's keys in order.
-_CLAIM = (
-    "INSERT INTO idempotency_record (workspace_id, key, operation, request_hash, result_id,"
-    " created_at) SELECT w, k, o, h, r, c FROM unnest($1::uuid[], $2::text[], $3::text[],"
-    " $4::text[], $5::text[], $6::timestamptz[]) WITH ORDINALITY AS u(w, k, o, h, r, c, n)"
-    " ORDER BY n ON CONFLICT (workspace_id, key) DO NOTHING RETURNING workspace_id"
-)
-_USAGE_COLUMNS = [
-    ("workspace_id", "uuid"),
-    ("day", "date"),
-    ("period_start", "timestamptz"),
-    ("workbook_id", "uuid"),
-    ("table_id", "text"),
-    ("provider", "text"),
-    ("kind", "text"),
-    ("actions", "bigint"),
-    ("credits", "bigint"),
-    ("results", "bigint"),
-]
-
-
 def together(members: list[Member]) -> tuple[str, list[Any]]:
     """One statement of the members' charges (each of another workspace, in id order)."""
-    claim_args = [list(column) for column in zip(*map(_claim_row, members), strict=True)]
     statements: list[tuple[str, list[Any]]] = [
-        (_CLAIM, claim_args),
+        claim_each([(m.workspace_id, m.item, m.now) for m in members]),
         # Each once its key is claimed: a retry waits on the key first.
         (locks.workspaces_in_order("w0"), []),
         _workspaces(members),
@@ -240,14 +218,9 @@ def together(members: list[Member]) -> tuple[str, list[Any]]:
     ledger = [row for m in members for row in m.writes.ledger]
     if ledger:
         statements.append(unnest_insert("ledger_entry", LEDGER_COLUMNS, ledger, arrays=True))
-    usage = [
-        (m.workspace_id, *d.key(), d.actions, d.credits, d.results)
-        for m in members
-        for d in sum_deltas(usage_of(m.writes))
-    ]  # in key order: the members by workspace, each one's rows sorted
+    usage = usage_upsert_each([(m.workspace_id, usage_of(m.writes)) for m in members])
     if usage:
-        select, usage_args = unnest_arrays(_USAGE_COLUMNS, usage)
-        statements.append((upsert_from(select), usage_args))
+        statements.append(usage)
     # How many there are, as a parameter: the statement's text is the same for any number.
     statements.append(("SELECT $1::integer AS n", [len(members)]))
     count = f"(SELECT n FROM w{len(statements) - 1})"
@@ -256,12 +229,6 @@ def together(members: list[Member]) -> tuple[str, list[Any]]:
         f" AND (SELECT count(*) FROM w3) = {count} THEN 1 ELSE tally_moved() END"
     )
     return combined(statements, main=main)
-
-
-def _claim_row(m: Member) -> tuple[Any, ...]:
-    item = m.item
-    return (m.workspace_id, item.report.idempotency_key, OPERATION, item.fingerprint,
-            str(item.charge_id), m.now)  # fmt: skip
 
 
 def _workspaces(members: list[Member]) -> tuple[str, list[Any]]:
